@@ -1,0 +1,63 @@
+"""Entry point: parse, dispatch to ``commands``, turn PoseBowlError into a sentence + exit code.
+
+Exit codes (the same for every command):
+
+    0    success
+    1    the thing checked is invalid (validate found problems, score rejected the predictions)
+    2    usage error (bad option or argument)
+    3    a problem with an input file or folder (missing, unreadable, malformed)
+    4    this machine lacks something a command needs (see the message for the fix)
+    130  interrupted (Ctrl-C)
+
+``posebowl run`` adds one exit code per verdict status; see ``posebowl run --help``.
+"""
+
+from __future__ import annotations
+
+import click
+
+from posebowl import __version__
+from posebowl.cli import pack, score, validate
+from posebowl.cli._render import err
+from posebowl.errors import InvalidSubmissionError, PoseBowlError
+
+
+class _Group(click.Group):
+    """Turns a command's int return into the exit code and PoseBowlError into one sentence."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            rv = super().invoke(ctx)
+        except InvalidSubmissionError as exc:
+            err.print(f"[bold red]Error:[/] {exc.message}")
+            for v in exc.violations[1:]:
+                err.print(f"  [red]✗[/] {v.message}")
+            ctx.exit(exc.exit_code)
+        except PoseBowlError as exc:
+            err.print(f"[bold red]Error:[/] {exc.message}" + (f" {exc.fix}" if exc.fix else ""))
+            ctx.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err.print("Interrupted.")
+            ctx.exit(130)
+        if isinstance(rv, int) and rv:
+            ctx.exit(rv)
+        return rv
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="posebowl")
+def cli() -> None:
+    """Run, pack, score and inspect Pose Bowl spacecraft-detection submissions locally."""
+
+
+for _module in (score, validate, pack):
+    cli.add_command(_module.command)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="posebowl")
+
+
+if __name__ == "__main__":
+    main()

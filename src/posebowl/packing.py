@@ -1,0 +1,227 @@
+"""Pack a folder into a reproducible ``submission.zip``, and open submission zips safely.
+
+Packing: ``main.sh`` must sit at the folder's root; caches and VCS folders are skipped; entries
+are sorted with a fixed timestamp and fixed permissions, so packing the same folder twice gives
+byte-identical zips. Opening (:func:`inspect_zip` / :func:`extract_zip`) rejects what would
+escape or flood the sandbox: absolute paths, ``..``, symlinks, too many entries, zip bombs.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from posebowl.errors import InvalidSubmissionError, PackError
+from posebowl.format import Violation
+
+ENTRYPOINT = "main.sh"
+SKIP_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints", ".hg", ".svn"})
+SKIP_FILES = frozenset({".DS_Store"})
+SKIP_SUFFIXES = (".pyc", ".pyo")
+FIXED_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip can hold
+LARGE_ZIP_BYTES = 1 << 30
+MAX_ENTRIES = 100_000
+MAX_UNCOMPRESSED_BYTES = 20 << 30  # 20 GiB; configurable per call
+
+
+@dataclass(frozen=True)
+class PackResult:
+    path: Path
+    files: int
+    bytes_in: int
+    bytes_out: int
+
+    @property
+    def large(self) -> bool:
+        return self.bytes_out > LARGE_ZIP_BYTES
+
+
+def _skipped(rel: PurePosixPath) -> bool:
+    if any(part in SKIP_DIRS for part in rel.parts[:-1]):
+        return True
+    return rel.name in SKIP_FILES or rel.name.endswith(SKIP_SUFFIXES) or rel.name in SKIP_DIRS
+
+
+def _walk(src: Path) -> Iterator[tuple[PurePosixPath, Path]]:
+    """Yield (archive name, real file) for every file to pack, sorted; symlinks resolved."""
+    root = src.resolve()
+    for dirpath, dirnames, filenames in os.walk(src, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        base = Path(dirpath)
+        linked_dirs = [d for d in dirnames if (base / d).is_symlink()]
+        for name in sorted([*filenames, *linked_dirs]):
+            path = base / name
+            rel = PurePosixPath(path.relative_to(src).as_posix())
+            if _skipped(rel):
+                continue
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_relative_to(root):
+                    raise PackError(
+                        f"{path} is a symlink to {target}, outside {src}.",
+                        "Copy the file into the folder instead of linking to it.",
+                    )
+                if target.is_dir():
+                    raise PackError(
+                        f"{path} is a symlink to a folder.",
+                        "Replace it with a real folder (zips cannot hold links safely).",
+                    )
+            yield rel, path
+
+
+def _mode(path: Path) -> int:
+    """0o755 for executables, else 0o644: stable across machines and umasks."""
+    return 0o755 if os.access(path, os.X_OK) else 0o644
+
+
+def pack(src: str | Path, out: str | Path, force: bool = False) -> PackResult:
+    """Zip ``src`` into ``out`` reproducibly; refuse to overwrite unless ``force``."""
+    src, out = Path(src), Path(out)
+    if not src.is_dir():
+        raise PackError(f"{src} is not a folder.", "Pass the folder that holds main.sh.")
+    if not (src / ENTRYPOINT).is_file():
+        nested = sorted(str(p.relative_to(src)) for p in src.rglob(ENTRYPOINT))
+        hint = f" (found {', '.join(nested[:3])}: move it to the top)" if nested else ""
+        raise PackError(
+            f"{src} has no {ENTRYPOINT} at its root{hint}.",
+            f"The platform runs {ENTRYPOINT} from the top of the zip; put it there.",
+        )
+    if out.exists() and not force:
+        raise PackError(
+            f"{out} already exists.",
+            "Delete it first (make clean) or pass --force to overwrite it.",
+        )
+    entries = list(_walk(src))
+    out_abs = out.resolve()
+    entries = [(rel, p) for rel, p in entries if p.resolve() != out_abs]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    bytes_in = 0
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            for rel, path in entries:
+                info = zipfile.ZipInfo(str(rel), date_time=FIXED_DATE)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.create_system = 3  # unix, so the mode below is honoured
+                info.external_attr = (stat.S_IFREG | _mode(path)) << 16
+                try:
+                    data = path.read_bytes()
+                except OSError as exc:
+                    raise PackError(
+                        f"Cannot read {path} ({exc.strerror}).",
+                        "Fix its permissions or remove it from the folder.",
+                    ) from exc
+                bytes_in += len(data)
+                zf.writestr(info, data)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return PackResult(out, len(entries), bytes_in, out.stat().st_size)
+
+
+@dataclass(frozen=True)
+class ZipEntry:
+    name: str
+    size: int
+
+
+def inspect_zip(
+    path: str | Path,
+    max_entries: int = MAX_ENTRIES,
+    max_bytes: int = MAX_UNCOMPRESSED_BYTES,
+) -> list[ZipEntry]:
+    """List a submission zip, raising InvalidSubmissionError for anything unsafe in it."""
+    p = Path(path)
+    try:
+        zf = zipfile.ZipFile(p)
+    except FileNotFoundError as exc:
+        raise PackError(f"{p} does not exist.", "Pack one first: posebowl pack SRC_DIR.") from exc
+    except zipfile.BadZipFile as exc:
+        raise InvalidSubmissionError(
+            [Violation("bad_zip", f"{p} is not a valid zip file ({exc})")], what="submission zip"
+        ) from exc
+    problems: list[Violation] = []
+    entries: list[ZipEntry] = []
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > max_entries:
+            problems.append(
+                Violation("too_many_entries", f"{len(infos)} entries, more than {max_entries}")
+            )
+            infos = []
+        total = 0
+        for info in infos:
+            name = info.filename
+            pure = PurePosixPath(name.replace("\\", "/"))
+            mode = info.external_attr >> 16
+            if pure.is_absolute() or name.startswith(("/", "\\")) or ":" in pure.parts[0]:
+                problems.append(Violation("absolute_path", f"entry {name!r} has an absolute path"))
+            elif ".." in pure.parts:
+                problems.append(Violation("path_traversal", f"entry {name!r} contains '..'"))
+            elif stat.S_ISLNK(mode):
+                problems.append(Violation("symlink", f"entry {name!r} is a symbolic link"))
+            if info.is_dir():
+                continue
+            total += info.file_size
+            entries.append(ZipEntry(name, info.file_size))
+        if total > max_bytes:
+            problems.append(
+                Violation(
+                    "too_large",
+                    f"uncompressed contents are {total:,} bytes, more than the cap of "
+                    f"{max_bytes:,} (zip bomb?)",
+                )
+            )
+        if not problems and not any(e.name == ENTRYPOINT for e in entries):
+            nested = [e.name for e in entries if PurePosixPath(e.name).name == ENTRYPOINT]
+            where = f"; it is at {nested[0]}, move it to the top" if nested else ""
+            problems.append(
+                Violation("no_main_sh", f"{ENTRYPOINT} is not at the root of the zip{where}")
+            )
+    if problems:
+        raise InvalidSubmissionError(problems, what="submission zip")
+    return entries
+
+
+def extract_zip(
+    path: str | Path,
+    dest: str | Path,
+    max_entries: int = MAX_ENTRIES,
+    max_bytes: int = MAX_UNCOMPRESSED_BYTES,
+) -> list[ZipEntry]:
+    """Check ``path`` with :func:`inspect_zip`, then extract it into ``dest``.
+
+    Streams each member and stops if it inflates past its declared size (lying headers).
+    """
+    entries = inspect_zip(path, max_entries, max_bytes)
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            target = dest / info.filename
+            if info.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written = 0
+            with zf.open(info) as src, open(target, "wb") as dst:
+                while chunk := src.read(1 << 20):
+                    written += len(chunk)
+                    if written > info.file_size:
+                        raise InvalidSubmissionError(
+                            [
+                                Violation(
+                                    "too_large",
+                                    f"entry {info.filename!r} inflates past " "its declared size",
+                                )
+                            ],
+                            what="submission zip",
+                        )
+                    dst.write(chunk)
+            mode = (info.external_attr >> 16) & 0o777
+            target.chmod(mode | 0o600 if mode else 0o644)
+    return entries

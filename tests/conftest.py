@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+
+def make_ids(n: int, seed: int = 0) -> list[str]:
+    """Deterministic 32-hex image ids, like the competition's."""
+    import random
+
+    rng = random.Random(seed)
+    return [f"{rng.getrandbits(128):032x}" for _ in range(n)]
+
+
+def boxes_frame(ids: list[str], rows: list[tuple[float, float, float, float]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["xmin", "ymin", "xmax", "ymax"])
+    df.insert(0, "image_id", ids)
+    return df
+
+
+@pytest.fixture
+def tiny_data(tmp_path: Path) -> Path:
+    """A data folder in the competition layout: 5 blank PNG names + submission_format.csv."""
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    ids = make_ids(5, seed=secrets.randbelow(1000))
+    for i in ids:
+        (data / "images" / f"{i}.png").write_bytes(b"")
+    boxes_frame(ids, [(0, 0, 0, 0)] * 5).to_csv(data / "submission_format.csv", index=False)
+    return data

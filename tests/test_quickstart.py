@@ -1,0 +1,33 @@
+import subprocess
+import sys
+from pathlib import Path
+
+from posebowl import format
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_quickstart_writes_a_valid_submission(tiny_data, tmp_path):
+    out = tmp_path / "submission" / "submission.csv"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "example_src" / "main.py"), str(tiny_data), str(out)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    fmt = format.read_boxes_csv(tiny_data / "submission_format.csv")
+    assert format.submission_violations(format.read_boxes_csv(out), fmt) == []
+    assert proc.stderr.count("images done") <= 11  # progress without flooding the log
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "posebowl.cli.main",
+            "validate",
+            str(out),
+            str(tiny_data / "submission_format.csv"),
+        ],
+        capture_output=True,
+    )
+    assert cli.returncode == 0
