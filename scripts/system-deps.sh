@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install the Debian packages posebowl needs (as root), or print the command for the user.
 # Each package, and why:
-#   bubblewrap  the sandbox that runs submissions (posebowl run)
+#   bubblewrap        the sandbox that runs submissions (posebowl run)
+#   chromium          headless browser for the report's browser tests (pytest -m browser)
+#   fonts-liberation  text fonts for that browser (the page and its screenshots)
 set -euo pipefail
-PACKAGES=(bubblewrap)
+PACKAGES=(bubblewrap chromium fonts-liberation)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -9,9 +9,10 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 
 HIST_BINS = 50
+LOG_ABOVE = 50  # images in the tallest bar before the counts go on a log scale
 MAX_BARS = 30  # groups in one bar chart; the table beside it lists them all
 RC = {
     "svg.fonttype": "none",  # text stays text: smaller files, the browser's font
@@ -31,20 +32,29 @@ def _svg_uri(fig: Figure) -> str:
 
 
 def iou_histogram(iou: pd.Series) -> str:
-    """Histogram of per-image IoU (log counts, so the failures stay visible), mean and median."""
+    """Histogram of per-image IoU with its mean and median.
+
+    Counts go on a log scale once the tallest bar exceeds LOG_ABOVE, so that a few hundred
+    failures stay visible beside tens of thousands of good boxes.
+    """
+    values = iou.to_numpy(dtype=float)
+    bins = np.linspace(0, 1, HIST_BINS + 1)
+    log = np.histogram(values, bins)[0].max() > LOG_ABOVE
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(12, 3.2))
+        fig = Figure(figsize=(16, 3.4))
         ax = fig.add_subplot()
-        values = iou.to_numpy(dtype=float)
-        ax.hist(values, bins=np.linspace(0, 1, HIST_BINS + 1), color=BAR_COLOR, log=True)
+        ax.hist(values, bins=bins, color=BAR_COLOR, log=log)
         mean, median = float(values.mean()), float(np.median(values))
         ax.axvline(mean, color=MEAN_COLOR, lw=1.5, label=f"mean {mean:.3f}")
         ax.axvline(median, color=MEDIAN_COLOR, lw=1.5, ls="--", label=f"median {median:.3f}")
         ax.set_xlim(0, 1)
+        ax.set_xticks(np.linspace(0, 1, 11))
         ax.set_xlabel("IoU of the predicted box with the true box")
-        ax.set_ylabel("images (log scale)")
+        ax.set_ylabel("images (log scale)" if log else "images")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
+        if not log:
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(loc="upper left", frameon=False)
         return _svg_uri(fig)
 
@@ -60,7 +70,7 @@ def group_bars(table: pd.DataFrame, label: str) -> str:
         shown = table.sort_values("mean").head(MAX_BARS)
         title += f" (the {MAX_BARS} worst of {len(table)})"
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(7.5, 0.9 + 0.28 * len(shown)))
+        fig = Figure(figsize=(9.5, 1.0 + 0.3 * len(shown)))
         ax = fig.add_subplot()
         names = [str(i) for i in shown.index]
         y = np.arange(len(shown))[::-1]
