@@ -7,12 +7,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
+
 from posebowl import buckets, format
 from posebowl.errors import InputError
 from posebowl.format import Violation, _violation
 from posebowl.report import plots
 from posebowl.report.evaluate import (
     METADATA_COLUMNS,
+    PRED_COLUMNS,
+    TRUE_COLUMNS,
     Evaluation,
     evaluate,
     read_metadata,
@@ -112,7 +117,7 @@ def build_report(
     iou = table["iou"]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        table.to_csv(out_dir / PER_IMAGE_NAME, float_format="%.6g")
+        _per_image_frame(table).to_csv(out_dir / PER_IMAGE_NAME)
         page = Page(
             title="posebowl evaluation report",
             sources=_sources(pred_csv, labels_csv, images_dir, metadata),
@@ -141,6 +146,17 @@ def build_report(
             "Pass a writable folder with -o.",
         ) from exc
     return ReportResult(path, ev.score, len(table), ev.official, tuple(left_out))
+
+
+def _per_image_frame(table: pd.DataFrame) -> pd.DataFrame:
+    """The table as written to per_image.csv: whole-pixel boxes as integers, IoU to 6 places."""
+    out = table.copy()
+    for col in (*TRUE_COLUMNS, *PRED_COLUMNS):
+        values = out[col].to_numpy()
+        if np.array_equal(values, np.round(values)):
+            out[col] = values.astype(np.int64)
+    out["iou"] = out["iou"].round(6)
+    return out
 
 
 def _sources(

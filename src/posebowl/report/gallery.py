@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ JPEG_QUALITY = 85
 TRUE_BGR = (60, 220, 60)  # green
 PRED_BGR = (40, 40, 240)  # red
 BLANK_GRAY = 48
+MAX_WORKERS = 4  # decoding threads
 
 Progress = Callable[[int, int], None]
 
@@ -178,12 +180,20 @@ def make_cards(
     images_dir: Path,
     listed: set[str] | None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> list[Card]:
-    """Cards for ``ids`` (rows of ``table``), calling ``progress(done, total)`` after each."""
-    cards = []
-    for n, image_id in enumerate(ids, 1):
-        path = images_dir / f"{image_id}.png"
-        cards.append(make_card(table.loc[image_id], image_id, path, listed))
-        if progress is not None:
-            progress(n, len(ids))
-    return cards
+    """Cards for ``ids`` (rows of ``table``), in order; ``progress(done, total)`` after each.
+
+    Images are decoded on ``workers`` threads (OpenCV releases the GIL while decoding).
+    """
+    workers = workers or min(MAX_WORKERS, os.cpu_count() or 1)
+    cards: dict[str, Card] = {}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = {
+            pool.submit(make_card, table.loc[i], i, images_dir / f"{i}.png", listed): i for i in ids
+        }
+        for n, future in enumerate(as_completed(futures), 1):
+            cards[futures[future]] = future.result()
+            if progress is not None:
+                progress(n, len(ids))
+    return [cards[i] for i in ids]
