@@ -56,7 +56,10 @@ class Card:
 
 
 def _jpeg_uri(img: np.ndarray) -> str:
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    params = [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+    # full-resolution colour: 4:2:0 subsampling blends thin red and green lines into orange
+    params += [cv2.IMWRITE_JPEG_SAMPLING_FACTOR, cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444]
+    ok, buf = cv2.imencode(".jpg", img, params)
     if not ok:  # pragma: no cover - OpenCV encodes any 8-bit BGR image
         raise RuntimeError("OpenCV could not encode a JPEG")
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
@@ -64,7 +67,8 @@ def _jpeg_uri(img: np.ndarray) -> str:
 
 def _draw(img: np.ndarray, box: np.ndarray, scale: float, offset: np.ndarray, color, width: int):
     x0, y0, x1, y1 = np.round((box - np.tile(offset, 2)) * scale).astype(int)
-    cv2.rectangle(img, (int(x0), int(y0)), (int(x1), int(y1)), color, width, cv2.LINE_AA)
+    # LINE_8, not anti-aliased: the two colours stay pure where the boxes coincide
+    cv2.rectangle(img, (int(x0), int(y0)), (int(x1), int(y1)), color, width, cv2.LINE_8)
 
 
 def _resize(img: np.ndarray, scale: float) -> np.ndarray:
@@ -76,7 +80,7 @@ def _resize(img: np.ndarray, scale: float) -> np.ndarray:
 
 def _with_boxes(crop: np.ndarray, scale: float, offset: np.ndarray, t, p) -> np.ndarray:
     out = _resize(crop, scale)
-    _draw(out, t, scale, offset, TRUE_BGR, 3)  # wider, under the red one: both show at IoU 1
+    _draw(out, t, scale, offset, TRUE_BGR, 4)  # wider, under the red one: both show at IoU 1
     _draw(out, p, scale, offset, PRED_BGR, 2)
     return out
 

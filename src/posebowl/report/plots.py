@@ -41,7 +41,7 @@ def iou_histogram(iou: pd.Series) -> str:
     bins = np.linspace(0, 1, HIST_BINS + 1)
     log = np.histogram(values, bins)[0].max() > LOG_ABOVE
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(16, 3.4), layout="constrained")
+        fig = Figure(figsize=(12, 3.0), layout="constrained")
         ax = fig.add_subplot()
         ax.hist(values, bins=bins, color=BAR_COLOR, log=log)
         mean, median = float(values.mean()), float(np.median(values))
@@ -70,7 +70,7 @@ def group_bars(table: pd.DataFrame, label: str) -> str:
         shown = table.sort_values("mean").head(MAX_BARS)
         title += f" (the {MAX_BARS} worst of {len(table)})"
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(9.5, 1.0 + 0.3 * len(shown)), layout="constrained")
+        fig = Figure(figsize=(7.2, 0.9 + 0.24 * len(shown)), layout="constrained")
         ax = fig.add_subplot()
         names = [str(i) for i in shown.index]
         y = np.arange(len(shown))[::-1]
