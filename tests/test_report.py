@@ -286,14 +286,18 @@ def test_ids_are_escaped_in_the_page(tmp_path):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
 
 
-def test_report_command(tmp_path):
+def test_report_command_with_relative_paths(tmp_path, monkeypatch):
     inp = make_inputs(tmp_path / "in", n=6, seed=6, missing_pred=1)
-    out = tmp_path / "out"
-    args = ["report", "--pred", str(inp.pred), "--labels", str(inp.labels)]
-    args += ["--images", str(inp.images), "-o", str(out), "--worst", "2", "--best", "1"]
+    monkeypatch.chdir(tmp_path)
+    args = ["report", "--pred", "in/pred.csv", "--labels", "in/labels.csv"]
+    args += ["--images", "in/images", "-o", "out", "--worst", "2", "--best", "1"]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
+    out = Path("out")
     assert f"report written to {out / 'index.html'}" in res.output
+    html = (out / "index.html").read_text()
+    images = re.escape(inp.images.resolve().as_uri())
+    assert re.search(rf'href="{images}/[0-9a-f]{{32}}\.png"', html)
     assert "labelled images with no usable prediction in 1 row" in res.output
     assert "official scorer would reject" in res.output
     assert (out / "index.html").is_file()

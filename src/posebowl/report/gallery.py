@@ -50,6 +50,11 @@ class Card:
     problem: str | None = None  # why the real image is not shown, if it is not
 
     @property
+    def image_uri(self) -> str:
+        """A file:// link to the original image (absolute, so the page can be moved)."""
+        return self.image_path.resolve().as_uri()
+
+    @property
     def true_size(self) -> str:
         x0, y0, x1, y1 = self.true_box
         return f"{x1 - x0:g}×{y1 - y0:g}"
