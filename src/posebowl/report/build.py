@@ -23,7 +23,7 @@ from posebowl.report.evaluate import (
     read_metadata,
     select_gallery,
 )
-from posebowl.report.gallery import Progress, list_images, make_cards, missing_images
+from posebowl.report.gallery import UNREADABLE, Progress, list_images, make_cards, missing_images
 from posebowl.report.html import GroupSection, Page, render
 
 DEFAULT_WORST = 24
@@ -104,7 +104,7 @@ def build_report(
         left_out.append(absent)
     worst_ids, best_ids = select_gallery(table, worst, best)
     cards = make_cards(table, worst_ids + best_ids, images_dir, listed, progress)
-    unreadable = [c.image_id for c in cards if c.problem == "image could not be decoded"]
+    unreadable = [c.image_id for c in cards if c.problem == UNREADABLE]
     if unreadable:
         left_out.append(
             _violation(

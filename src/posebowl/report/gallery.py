@@ -30,6 +30,8 @@ TRUE_BGR = (60, 220, 60)  # green
 PRED_BGR = (40, 40, 240)  # red
 BLANK_GRAY = 48
 MAX_WORKERS = 4  # decoding threads
+MISSING = "image file missing"
+UNREADABLE = "image could not be decoded"
 
 Progress = Callable[[int, int], None]
 
@@ -116,12 +118,12 @@ def _zoom_window(img_wh: tuple[int, int], t: np.ndarray, p: np.ndarray) -> tuple
 def _load(path: Path, listed: set[str] | None) -> tuple[np.ndarray, str | None]:
     """The image (BGR, 8-bit) or a blank frame, and why it is blank."""
     if listed is not None and path.name not in listed:
-        problem = "image file missing"
+        problem = MISSING
     else:
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is not None:
             return img, None
-        problem = "image file missing" if not path.exists() else "image could not be decoded"
+        problem = MISSING if not path.exists() else UNREADABLE
     return np.full((FRAME_HEIGHT, FRAME_WIDTH, 3), BLANK_GRAY, np.uint8), problem
 
 
