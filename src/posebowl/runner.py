@@ -371,18 +371,18 @@ def check_output(csv: Path, fmt: pd.DataFrame) -> list[Violation]:
 
 
 def _score(csv: Path, fmt: pd.DataFrame, labels: Path) -> float:
-    actual = format.read_boxes_csv(labels, role="labels")
-    ids = fmt[format.INDEX_COLUMN].astype(str)
-    indexed = actual.assign(**{format.INDEX_COLUMN: actual[format.INDEX_COLUMN].astype(str)})
-    indexed = indexed.drop_duplicates(format.INDEX_COLUMN).set_index(format.INDEX_COLUMN)
-    lacking = ids[~ids.isin(indexed.index)]
+    """Score submission.csv against the labels of the images the run saw (in their order)."""
+    key = format.INDEX_COLUMN
+    actual = format.read_boxes_csv(labels, role="labels").drop_duplicates(key)
+    merged = fmt[[key]].merge(actual, on=key, how="left", indicator=True)
+    lacking = merged.loc[merged["_merge"] == "left_only", key]
     if len(lacking):
         raise InputError(
             f"The labels file {labels} has no row for {len(lacking)} of the images "
             f"(e.g. {lacking.iloc[0]})",
             "Pass the labels of this data folder.",
         )
-    subset = indexed.loc[list(ids)].reset_index()
+    subset = merged.drop(columns="_merge")
     predicted = format.read_boxes_csv(csv, role="submission")
     return metric.score_frames(predicted, subset).score
 
