@@ -53,7 +53,7 @@ def bare_runtime(root: Path) -> Runtime:
 def real_runtime() -> Runtime:
     try:
         return runtime_env.locate(runtime_env.find_project())
-    except Exception as exc:  # noqa: BLE001 - any reason means: skip with it
+    except Exception as exc:
         pytest.skip(f"the runtime is not built ({exc}); run make build")
 
 

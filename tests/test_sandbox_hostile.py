@@ -89,14 +89,17 @@ def test_network_egress_is_blocked(tmp_path, data, action):
 
 
 def test_loopback_works(tmp_path, data):
-    main = """python - <<'EOF'
+    main = (
+        """python - <<'EOF'
 import socket, threading
 srv = socket.create_server(("127.0.0.1", 0))
 threading.Thread(target=lambda: srv.accept()[0].sendall(b"pong"), daemon=True).start()
 c = socket.create_connection(srv.getsockname(), timeout=3)
 print("loopback:", c.recv(4).decode())
 EOF
-""" + WRITE_VALID
+"""
+        + WRITE_VALID
+    )
     o = run_zip(tmp_path, zip_of(tmp_path, main), data)
     assert o.verdict.status is Status.SUCCESS and "loopback: pong" in o.log, o.log
 

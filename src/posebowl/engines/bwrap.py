@@ -129,7 +129,7 @@ class BwrapEngine:
         if self._health is not False:
             return self._health  # type: ignore[return-value]
         exe = self._bwrap or shutil.which("bwrap")
-        if not exe:
+        if not exe or not os.access(exe, os.X_OK):
             self._health = f"bubblewrap (bwrap) is not installed. {INSTALL_HINT}"
             return self._health
         argv = [exe, *self._namespace_args(network=False, interactive=False)]

@@ -237,7 +237,7 @@ def _create_v1(limits: Limits, mounts: list[Mount], own: dict[str, str], name: s
         parent = _host_dir(m, own.get(ctrl, "/"))
         try:
             d = _make_dir(parent, name, cg)
-            cg._fds.append(os.open(d / "cgroup.procs", os.O_WRONLY))
+            cg._fds.append(os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CREAT, 0o644))
         except OSError as exc:
             errors[ctrl] = f"cannot create a cgroup in {parent} ({exc.strerror})"
             continue
@@ -301,7 +301,7 @@ def _create_v2(limits: Limits, mount: Mount, own: dict[str, str], name: str) -> 
     enabled = set((_read(parent / "cgroup.subtree_control") or "").split())
     try:
         d = _make_dir(parent, name, cg)
-        cg._fds.append(os.open(d / "cgroup.procs", os.O_WRONLY))
+        cg._fds.append(os.open(d / "cgroup.procs", os.O_WRONLY | os.O_CREAT, 0o644))
     except OSError as exc:
         reason = f"cannot create a cgroup v2 in {parent} ({exc.strerror})"
         for k in ("memory", "pids", "cpus"):
@@ -309,7 +309,7 @@ def _create_v2(limits: Limits, mount: Mount, own: dict[str, str], name: str) -> 
         return cg
     for role in ("memory", "pids", "cpu", "cpuacct"):
         cg.dirs[role] = d
-    have = set((_read(d / "cgroup.controllers") or "").split()) & enabled
+    have = enabled  # a child gets exactly the controllers its parent enables for it
 
     def missing(c: str) -> Enforcement:
         return _not(f"the {c} controller is not delegated to {parent}")
