@@ -57,7 +57,9 @@ def real_runtime() -> Runtime:
         pytest.skip(f"the runtime is not built ({exc}); run make build")
 
 
-def make_data(root: Path, n: int = 3, seed: int = 0) -> tuple[Path, Path]:
+def make_data(
+    root: Path, n: int = 3, seed: int = 0, labels_dir: str = "labels"
+) -> tuple[Path, Path]:
     """A data folder in the competition layout and, OUTSIDE it, its labels file."""
     data = root / "data"
     (data / "images").mkdir(parents=True)
@@ -68,7 +70,7 @@ def make_data(root: Path, n: int = 3, seed: int = 0) -> tuple[Path, Path]:
     cols = ["xmin", "ymin", "xmax", "ymax"]
     fmt = pd.DataFrame({"image_id": ids, **{c: 0 for c in cols}})
     fmt.to_csv(data / "submission_format.csv", index=False)
-    labels = root / "labels" / "test_labels.csv"
+    labels = root / labels_dir / "test_labels.csv"
     labels.parent.mkdir()
     lab = pd.DataFrame({"image_id": ids, **dict(zip(cols, LABEL_BOX, strict=True))})
     lab.to_csv(labels, index=False)

@@ -30,8 +30,8 @@ data=/code_execution/data
 say "data: $data mounted read-only"
 
 if [ $# -eq 0 ]; then
-  [ -f main.sh ] || fatal "main.sh is missing from $(pwd)"
-  say "contents of $(pwd):"
+  [ -f main.sh ] || fatal "main.sh is missing from $PWD"
+  say "contents of $PWD:"
   ls -la
   set -- sh main.sh
 fi
