@@ -84,9 +84,18 @@ def test_run_cli_renders_the_verdict_and_streams_the_log(tmp_path):
     assert "score (mean IoU)" in res.stdout
 
 
+@pytest.mark.sandbox
+@needs_sandbox()
 def test_run_with_a_missing_zip_is_an_input_error(tmp_path):
-    res = posebowl("run", tmp_path / "nope.zip", "--data", tmp_path, "--runtime", tmp_path)
-    assert res.returncode in (3, 4)
+    venv = bare_runtime(tmp_path.parent).venv
+    res = posebowl("run", tmp_path / "nope.zip", "--data", tmp_path, "--runtime", venv)
+    assert res.returncode == 3 and "Pack one first" in res.stderr
+
+
+def test_run_without_a_built_runtime_says_how_to_build(tmp_path):
+    res = posebowl("run", tmp_path / "nope.zip", "--runtime", tmp_path)
+    assert res.returncode == 4
+    assert "runtime build" in res.stderr or "bubblewrap" in res.stderr
 
 
 def test_run_without_bwrap_fails_closed(tmp_path):

@@ -20,6 +20,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from importlib import resources
@@ -272,6 +273,10 @@ class BwrapEngine:
                 f"Could not place the sandbox in its cgroup ({exc}).",
                 "Check that /sys/fs/cgroup is writable for you, or report this as a bug.",
             ) from exc
+        restore_sigint = None
+        if not capture and threading.current_thread() is threading.main_thread():
+            # Ctrl-C belongs to the interactive shell (same terminal): do not let it end ours.
+            restore_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
         deadline = start + lim.time_limit_s
         timed_out = False
         kill_at: float | None = None
@@ -319,6 +324,8 @@ class BwrapEngine:
             sel.close()
             if proc.stdout is not None:
                 proc.stdout.close()
+            if restore_sigint is not None:
+                signal.signal(signal.SIGINT, restore_sigint)
         wall = time.monotonic() - start
         if exit_code < 0:
             exit_code = 128 - exit_code
