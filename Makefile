@@ -11,8 +11,14 @@ STAMP := $(VENV)/.installed
 SUBMISSION_ZIP := submission/submission.zip
 SUBMISSION_SRC ?= submission_src
 
+DATA_DIR ?= data
+LABELS ?=
+SMOKE ?=
+# What makes the demo's data folder (data/ + data_labels/test_labels.csv).
+DEMO_DATA ?= $(POSEBOWL) data sample --out $(DATA_DIR)
+
 .PHONY: help install system-deps test lint pack-example pack-submission repack-example \
-        repack-submission clean
+        repack-submission clean build lock test-container interact-container test-submission demo
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -34,8 +40,35 @@ lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check src tests scripts example_src benchmarks
 	$(BIN)/ruff format --check -q src tests scripts example_src benchmarks
 
-test: install lint  ## install what is needed, then run ruff and the tests
+test: install lint build  ## install what is needed, then run ruff and the tests
 	$(BIN)/pytest -q
+
+build: $(STAMP)  ## build the runtime venv .runtime/venv from runtime/requirements.txt (no-op if current)
+	$(POSEBOWL) runtime build
+
+lock: $(STAMP)  ## re-resolve runtime/requirements.in into the pinned lock (needs PyPI)
+	$(POSEBOWL) runtime lock
+
+test-container: build  ## import every runtime package inside the sandbox
+	$(POSEBOWL) runtime test
+
+interact-container: build  ## bash in the sandbox (network on), with $(DATA_DIR) and the zip if packed
+	$(POSEBOWL) shell $(if $(wildcard $(DATA_DIR)/submission_format.csv),--data $(DATA_DIR)) \
+	  $(if $(wildcard $(SUBMISSION_ZIP)),--zip $(SUBMISSION_ZIP))
+
+test-submission: build  ## run submission/submission.zip in the sandbox (SMOKE=N, LABELS=FILE)
+	$(POSEBOWL) run $(SUBMISSION_ZIP) --data $(DATA_DIR) $(if $(SMOKE),--smoke $(SMOKE)) \
+	  $(if $(LABELS),--labels $(LABELS))
+
+demo: install build  ## make a small data set, pack the quickstart, run it in the sandbox, validate
+	$(DEMO_DATA)
+	$(POSEBOWL) pack example_src -o $(SUBMISSION_ZIP) --force
+	labels=$$(test -f data_labels/test_labels.csv && echo "--labels data_labels/test_labels.csv"); \
+	  $(POSEBOWL) run $(SUBMISSION_ZIP) --data $(DATA_DIR) $$labels
+	$(POSEBOWL) validate submission/submission.csv $(DATA_DIR)/submission_format.csv
+	@echo "Verdict (submission/result.json):" && \
+	  $(BIN)/python -c "import json; r = json.load(open('submission/result.json')); \
+	  print(r['status'], '-', r['message'], '| score:', r['score'])"
 
 pack-example: $(STAMP)  ## zip example_src/ into submission/submission.zip
 	$(POSEBOWL) pack example_src -o $(SUBMISSION_ZIP)

@@ -1,0 +1,106 @@
+"""Benchmark: the sandbox's start-up overhead for a trivial main.sh.
+
+Measured in one run, median of N each, on the same trivial main.sh (`echo ok`):
+  baseline  a bare subprocess: `sh main.sh` from the unzipped folder
+  engine    BwrapEngine.execute: cgroups + namespaces + mounts + the entrypoint's checks + main.sh
+  run       runner.run_submission: the above plus unzip, data view, log.txt, output checks,
+            result.json (what `posebowl run` does after Python has started)
+Usage: python benchmarks/bench_sandbox.py [N] [--runtime VENV]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from posebowl import runner, runtime_env
+from posebowl.engines.base import ENTRYPOINT, WORKDIR, Bind, RunRequest
+from posebowl.engines.bwrap import BwrapEngine
+from posebowl.limits import Limits
+from tests.sandbox_helpers import make_data, make_zip
+
+MAIN = "echo ok\n"
+
+
+def median_ms(fn, n: int) -> tuple[float, float]:
+    fn()  # warm up caches
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    q = statistics.quantiles(times, n=10)
+    return statistics.median(times) * 1000, q[-1] * 1000
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("n", type=int, nargs="?", default=50)
+    ap.add_argument("--runtime", type=Path, help="venv to mount [default: the built runtime]")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as d:
+        root = Path(d)
+        data, _ = make_data(root, n=3)
+        work = root / "work"
+        work.mkdir()
+        (work / "main.sh").write_text(MAIN)
+        if args.runtime:
+            runtime = runtime_env.runtime_from_venv(args.runtime)
+        else:
+            runtime = runtime_env.locate(runtime_env.find_project())
+        engine = BwrapEngine()
+        assert engine.health_check() is None, engine.health_check()
+        limits = Limits()
+        view = runner.prepare_data_view(data, root / "view")
+        out = root / "out"
+        out.mkdir()
+        request = RunRequest(
+            binds=(*view.binds, Bind(work, WORKDIR, True), Bind(out, runner.SUBMISSION, True)),
+            command=("sh", ENTRYPOINT),
+            cwd=WORKDIR,
+            limits=limits,
+            env=runner.SANDBOX_ENV,
+            runtime=runtime,
+        )
+        copy = "cd /code_execution && cp data/submission_format.csv submission/submission.csv\n"
+        z = make_zip(root / "submission.zip", {"main.sh": MAIN + copy})
+
+        def bare() -> None:
+            subprocess.run(["sh", "main.sh"], cwd=work, capture_output=True, check=True)
+
+        def sandboxed() -> None:
+            res = engine.execute(request, lambda b: None)
+            assert res.exit_code == 0
+
+        def full() -> None:
+            v = runner.run_submission(z, data, root / "run", engine, limits, runtime, "r5")
+            assert v.status.value == "SUCCESS", v.message
+
+        base, base90 = median_ms(bare, args.n)
+        eng, eng90 = median_ms(sandboxed, args.n)
+        run, run90 = median_ms(full, args.n)
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or '?'}, Python "
+        f"{platform.python_version()}, runs: {args.n} each"
+    )
+    print(f"baseline bare `sh main.sh`:        median {base:6.1f} ms  (p90 {base90:.1f})")
+    print(
+        f"bwrap engine (sandbox + checks):   median {eng:6.1f} ms  (p90 {eng90:.1f})  "
+        f"extra {eng - base:+.1f} ms"
+    )
+    print(
+        f"run_submission (unzip..verdict):   median {run:6.1f} ms  (p90 {run90:.1f})  "
+        f"extra {run - base:+.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Options shared by the commands that start a sandbox (run, shell, runtime test)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from posebowl import limits as limits_mod
+from posebowl import runtime_env
+from posebowl.engines import ENGINES
+from posebowl.limits import Limits
+from posebowl.runtime_env import Runtime
+
+
+def limit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--profile, --time-limit, --memory, --cpus, --pids."""
+    opts = [
+        click.option(
+            "--profile",
+            type=click.Choice(sorted(limits_mod.PROFILES)),
+            default=limits_mod.DEFAULT_PROFILE,
+            show_default=True,
+            help="Named limits: r5 = 4 GiB, 4 cores (at most the host's), 1024 pids, 3 h.",
+        ),
+        click.option("--time-limit", help="Wall-time limit, e.g. 90s, 15m, 3h."),
+        click.option("--memory", help="Memory limit, e.g. 4g, 512m."),
+        click.option("--cpus", type=click.FloatRange(min=0.01), help="CPU quota in cores."),
+        click.option("--pids", type=click.IntRange(min=8), help="Processes + threads limit."),
+        click.option(
+            "--engine",
+            type=click.Choice(["auto", *sorted(ENGINES)]),
+            default="auto",
+            show_default=True,
+            help="The isolation backend.",
+        ),
+        click.option(
+            "--runtime",
+            "runtime_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="The runtime venv [default: .runtime/venv of the posebowl checkout].",
+        ),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def build_limits(
+    profile: str,
+    time_limit: str | None,
+    memory: str | None,
+    cpus: float | None,
+    pids: int | None,
+) -> Limits:
+    return limits_mod.profile(profile).with_overrides(
+        time_limit_s=limits_mod.parse_duration(time_limit) if time_limit else None,
+        memory_bytes=limits_mod.parse_bytes(memory) if memory else None,
+        cpus=cpus,
+        pids=pids,
+    )
+
+
+def resolve_runtime(runtime_dir: Path | None) -> Runtime:
+    if runtime_dir is not None:
+        return runtime_env.runtime_from_venv(runtime_dir)
+    return runtime_env.locate(runtime_env.find_project())

@@ -1,0 +1,102 @@
+"""``posebowl runtime lock|build|test``: the environment submissions run in."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from posebowl import engines, limits, runner, runtime_env
+from posebowl.cli._render import err, out
+from posebowl.engines.base import Bind
+
+TESTS_IN_SANDBOX = "/opt/posebowl/runtime-tests"
+
+
+def _project(project_dir: Path | None) -> runtime_env.Project:
+    return runtime_env.Project(project_dir) if project_dir else runtime_env.find_project()
+
+
+_project_option = click.option(
+    "--project",
+    "project_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The folder holding runtime/ [default: found from the current folder].",
+)
+
+
+@click.group("runtime")
+def command() -> None:
+    """Lock, build and test the runtime environment (what a submission may import)."""
+
+
+@command.command("lock")
+@_project_option
+@click.option("--group", help="Lock an optional group (runtime/requirements-GROUP.in).")
+@click.option("--upgrade", is_flag=True, help="Move every pin to the newest allowed version.")
+@click.option("--check", is_flag=True, help="Only check the lock matches the .in file (offline).")
+def lock_cmd(project_dir: Path | None, group: str | None, upgrade: bool, check: bool) -> int:
+    """Re-resolve runtime/requirements.in into the pinned lock requirements.txt (needs PyPI)."""
+    project = _project(project_dir)
+    groups = [group] if group else [None, *project.groups()]
+    if check:
+        bad = [p for g in groups if (p := runtime_env.lock_problem(project, g))]
+        for p in bad:
+            err.print(f"[bold red]Stale lock:[/] {p}.")
+        if not bad:
+            out.print("[green]✓[/] the runtime lock matches runtime/requirements.in")
+        return 1 if bad else 0
+    for g in groups:
+        with err.status(f"Resolving {project.requirements_in(g).name} ..."):
+            path = runtime_env.lock(project, g, upgrade=upgrade)
+        out.print(f"[green]✓[/] wrote {path}")
+    return 0
+
+
+@command.command("build")
+@_project_option
+@click.option(
+    "--with",
+    "groups",
+    multiple=True,
+    help="Also install an optional group (e.g. torch: ~6 GB, see runtime/README).",
+)
+@click.option("--force", is_flag=True, help="Delete and rebuild the venv from scratch.")
+def build_cmd(project_dir: Path | None, groups: tuple[str, ...], force: bool) -> int:
+    """Create .runtime/venv from the lock (does nothing when the lock has not changed)."""
+    project = _project(project_dir)
+    with err.status(f"Building the runtime in {project.venv} (a minute on first build) ..."):
+        res = runtime_env.build(project, groups, force=force)
+    what = "built" if res.changed else "up to date (the lock has not changed)"
+    out.print(f"[green]✓[/] runtime {what}: {res.venv}")
+    return 0
+
+
+@command.command("test")
+@_project_option
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", *sorted(engines.ENGINES)]),
+    default="auto",
+    show_default=True,
+)
+def test_cmd(project_dir: Path | None, engine: str) -> int:
+    """Import every runtime package inside the sandbox (runtime/tests, with pytest)."""
+    project = _project(project_dir)
+    runtime = runtime_env.locate(project)
+    result = runner.run_command(
+        ("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", TESTS_IN_SANDBOX),
+        engines.select(engine),
+        limits.profile(),
+        runtime,
+        network=False,
+        interactive=False,
+        extra_binds=(Bind(project.tests_dir.resolve(), TESTS_IN_SANDBOX),),
+        on_output=lambda b: (sys.stdout.buffer.write(b), sys.stdout.flush()),
+    )
+    if result.exit_code == 0:
+        out.print("[green]✓[/] every runtime package imports and runs in the sandbox")
+    else:
+        err.print(f"[bold red]Runtime test failed[/] (exit code {result.exit_code}).")
+    return 0 if result.exit_code == 0 else 1

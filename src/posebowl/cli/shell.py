@@ -1,0 +1,66 @@
+"""``posebowl shell``: an interactive shell in the run's sandbox, for debugging."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from posebowl import engines, runner
+from posebowl.cli._sandbox import build_limits, limit_options, resolve_runtime
+
+
+@click.command("shell", context_settings={"ignore_unknown_options": True})
+@click.option(
+    "--zip",
+    "zip_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Unzip this submission into the working directory first.",
+)
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Mount this data folder read-only at /code_execution/data [default: an empty one].",
+)
+@click.option(
+    "--network/--no-network",
+    default=True,
+    show_default=True,
+    help="Share the host's network (runs never have one).",
+)
+@limit_options
+@click.argument("cmd", nargs=-1, type=click.UNPROCESSED)
+def command(
+    zip_path: Path | None,
+    data_dir: Path | None,
+    network: bool,
+    profile: str,
+    time_limit: str | None,
+    memory: str | None,
+    cpus: float | None,
+    pids: int | None,
+    engine: str,
+    runtime_dir: Path | None,
+    cmd: tuple[str, ...],
+) -> int:
+    """Open bash (or run CMD) in the same sandbox as `posebowl run`, for debugging.
+
+    Same layout, runtime and limits as a run (no time limit unless --time-limit), but with the
+    host's network unless --no-network. Exits with the command's exit code.
+    Example: posebowl shell --zip submission/submission.zip --data data -- sh main.sh
+    """
+    lim = build_limits(profile, time_limit, memory, cpus, pids)
+    if time_limit is None:
+        lim = lim.with_overrides(time_limit_s=30 * 24 * 3600.0)
+    result = runner.run_command(
+        cmd or ("bash", "-i"),
+        engines.select(engine),
+        lim,
+        resolve_runtime(runtime_dir),
+        data_dir=data_dir,
+        zip_path=zip_path,
+        network=network,
+        interactive=True,
+    )
+    return result.exit_code

@@ -1,0 +1,128 @@
+"""The engine boundary: what every isolation backend gets, does and reports.
+
+An engine only *executes* a prepared run inside its isolation: it mounts the :class:`Bind` list,
+applies the :class:`~posebowl.limits.Limits`, runs ``command`` from ``cwd``, streams the merged
+output to a callback, enforces the wall-time limit (SIGTERM, then SIGKILL of the whole tree) and
+reports a :class:`RunResult`: exit code, timeout, out-of-memory kills, resource use and, limit by
+limit, whether it was enforced. Everything else (opening the zip, the data view, the log, the
+output checks, the verdict) is shared by all engines in :mod:`posebowl.runner`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from posebowl.limits import Limits
+
+if TYPE_CHECKING:
+    from posebowl.runtime_env import Runtime
+
+#: Where things live inside the sandbox (as on the platform).
+ROOT = "/code_execution"
+DATA = f"{ROOT}/data"
+SUBMISSION = f"{ROOT}/submission"
+WORKDIR = f"{ROOT}/workdir"
+HOME = "/home/appuser"
+ENTRYPOINT = "/opt/posebowl/entrypoint.sh"
+SANDBOX_UID = 1000
+SANDBOX_GID = 1000
+SANDBOX_USER = "appuser"
+
+OutputSink = Callable[[bytes], None]
+
+
+class Status(StrEnum):
+    """The verdict of a run; each has its own ``posebowl run`` exit code."""
+
+    SUCCESS = "SUCCESS"
+    FAILED = "FAILED"  # main.sh exited non-zero
+    TIMEOUT = "TIMEOUT"  # the wall-time limit was reached; the whole tree was killed
+    OUT_OF_MEMORY = "OUT_OF_MEMORY"  # a process was killed for exceeding the memory limit
+    INVALID_SUBMISSION = "INVALID_SUBMISSION"  # the zip is unsafe or lacks main.sh at its root
+    INVALID_OUTPUT = "INVALID_OUTPUT"  # submission.csv is missing or fails the platform's checks
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_CODES[self]
+
+
+#: ``posebowl run`` exit codes. 1-4 and 130 keep their meaning for every command (cli/main.py).
+EXIT_CODES: dict[Status, int] = {
+    Status.SUCCESS: 0,
+    Status.FAILED: 10,
+    Status.TIMEOUT: 11,
+    Status.OUT_OF_MEMORY: 12,
+    Status.INVALID_SUBMISSION: 13,
+    Status.INVALID_OUTPUT: 14,
+}
+
+
+@dataclass(frozen=True)
+class Bind:
+    """Make the host path ``source`` visible at ``dest`` inside; read-only unless ``writable``."""
+
+    source: Path
+    dest: str
+    writable: bool = False
+
+
+@dataclass(frozen=True)
+class Enforcement:
+    """Whether one limit was enforced, and how (or why not)."""
+
+    enforced: bool
+    how: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"enforced": self.enforced, "how": self.how}
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A prepared run. Binds are applied in order (a parent before what is mounted inside it)."""
+
+    binds: tuple[Bind, ...]
+    command: tuple[str, ...]
+    cwd: str
+    limits: Limits
+    env: Mapping[str, str] = field(default_factory=dict)
+    runtime: Runtime | None = None  # the venv engines without their own image put first on PATH
+    network: bool = False  # True only for `posebowl shell`: share the host's network
+    interactive: bool = False  # True: inherit the terminal, no output capture
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What an engine observed. ``exit_code`` is 128+N when killed by signal N."""
+
+    exit_code: int
+    wall_s: float
+    timed_out: bool = False
+    oom_kills: int = 0
+    pids_limit_hit: bool = False
+    cpu_s: float | None = None
+    peak_memory_bytes: int | None = None
+    enforced: Mapping[str, Enforcement] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
+
+class Engine(Protocol):
+    """An isolation backend (bwrap, docker, ...)."""
+
+    name: str
+
+    def health_check(self) -> str | None:
+        """``None`` when this engine works on this machine, else the reason and the fix."""
+        ...
+
+    def execute(self, request: RunRequest, on_output: OutputSink | None) -> RunResult:
+        """Run ``request`` to the end (or to its time limit); never raises for what it runs.
+
+        ``on_output`` receives the merged stdout/stderr in chunks as they come; ``None`` (only
+        with ``request.interactive``) lets the command use the terminal directly.
+        """
+        ...

@@ -1,0 +1,186 @@
+"""End-to-end helpers: build zips (hostile ones too), a small data folder, and run them through
+the real bwrap engine. No mocks: every run here is a real sandbox."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import stat
+import subprocess
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from posebowl import runner, runtime_env
+from posebowl.engines.bwrap import BwrapEngine
+from posebowl.limits import Limits
+from posebowl.runtime_env import Runtime
+
+from .conftest import make_ids
+
+#: a string only processes started in a sandbox carry in their environment
+SANDBOX_ENV_MARKER = f"PIP_TARGET={runner.PIP_TARGET}".encode()
+LABEL_BOX = (500, 400, 760, 620)
+
+
+@functools.cache
+def sandbox_problem() -> str | None:
+    return BwrapEngine().health_check()
+
+
+def needs_sandbox() -> pytest.MarkDecorator:
+    reason = sandbox_problem()
+    return pytest.mark.skipif(reason is not None, reason=f"no working sandbox: {reason}")
+
+
+@functools.cache
+def bare_runtime(root: Path) -> Runtime:
+    """A venv with nothing installed: enough for shell + stdlib submissions, made in ~0.1 s."""
+    venv = root / "bare-venv"
+    if not (venv / "bin" / "python").exists():
+        subprocess.run(
+            [str(runtime_env.base_python()), "-m", "venv", "--without-pip", str(venv)], check=True
+        )
+    return runtime_env.runtime_from_venv(venv)
+
+
+def real_runtime() -> Runtime:
+    try:
+        return runtime_env.locate(runtime_env.find_project())
+    except Exception as exc:
+        pytest.skip(f"the runtime is not built ({exc}); run make build")
+
+
+def make_data(
+    root: Path, n: int = 3, seed: int = 0, labels_dir: str = "labels"
+) -> tuple[Path, Path]:
+    """A data folder in the competition layout and, OUTSIDE it, its labels file."""
+    data = root / "data"
+    (data / "images").mkdir(parents=True)
+    ids = make_ids(n, seed=seed)
+    img = np.zeros((1024, 1280, 3), np.uint8)
+    for i in ids:
+        cv2.imwrite(str(data / "images" / f"{i}.png"), img)
+    cols = ["xmin", "ymin", "xmax", "ymax"]
+    fmt = pd.DataFrame({"image_id": ids, **{c: 0 for c in cols}})
+    fmt.to_csv(data / "submission_format.csv", index=False)
+    labels = root / labels_dir / "test_labels.csv"
+    labels.parent.mkdir()
+    lab = pd.DataFrame({"image_id": ids, **dict(zip(cols, LABEL_BOX, strict=True))})
+    lab.to_csv(labels, index=False)
+    return data, labels
+
+
+def snapshot(folder: Path) -> dict[str, tuple[str, int, int]]:
+    """Every file and folder under ``folder`` with its content hash, mode and mtime."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        st = p.lstat()
+        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        out[str(p.relative_to(folder))] = (digest, st.st_mode, st.st_mtime_ns)
+    st = folder.lstat()
+    out["."] = ("dir", st.st_mode, st.st_mtime_ns)
+    return out
+
+
+def sandbox_processes() -> list[int]:
+    """Live processes that were started inside a sandbox (they carry its environment)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                if SANDBOX_ENV_MARKER in f.read():
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+# A main.sh that writes a valid submission with the stdlib only (the bare runtime has no pandas).
+WRITE_VALID = """python - <<'EOF'
+import csv
+rows = list(csv.reader(open("/code_execution/data/submission_format.csv")))
+with open("/code_execution/submission/submission.csv", "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(rows[0])
+    for r in rows[1:]:
+        w.writerow([r[0], 540, 412, 740, 612])
+EOF
+"""
+
+
+def make_zip(path: Path, files: dict[str, str | bytes]) -> Path:
+    """A zip with these entries (names taken literally: hostile names are allowed)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, content in files.items():
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            zf.writestr(info, content)
+    return path
+
+
+def add_symlink(path: Path, name: str, target: str) -> None:
+    with zipfile.ZipFile(path, "a") as zf:
+        info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+        info.create_system = 3
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        zf.writestr(info, target)
+
+
+@dataclass
+class Outcome:
+    verdict: runner.Verdict
+    log: str
+    result: dict
+    out: Path
+
+
+def fast_limits(**changes: object) -> Limits:
+    """Small limits so the hostile tests end in seconds."""
+    base = Limits(time_limit_s=30.0, kill_grace_s=1.0, memory_bytes=512 << 20, pids=256)
+    return base.with_overrides(**changes)
+
+
+def run_zip(
+    root: Path,
+    zip_path: Path,
+    data: Path,
+    limits: Limits | None = None,
+    runtime: Runtime | None = None,
+    labels: Path | None = None,
+    smoke: int | None = None,
+    engine: BwrapEngine | None = None,
+) -> Outcome:
+    """Run a zip through the real sandbox and check what must hold whatever the zip does."""
+    import json
+
+    before = snapshot(data)
+    out = root / "out"
+    verdict = runner.run_submission(
+        zip_path,
+        data,
+        out,
+        engine or BwrapEngine(),
+        limits or fast_limits(),
+        runtime or bare_runtime(root.parent),
+        profile="test",
+        labels=labels,
+        smoke=smoke,
+    )
+    assert (out / "log.txt").is_file(), "log.txt must always be written"
+    assert (out / "result.json").is_file(), "result.json must always be written"
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == verdict.status.value
+    assert snapshot(data) == before, "the data folder changed"
+    assert sandbox_processes() == [], "a sandboxed process is still running"
+    return Outcome(verdict, (out / "log.txt").read_text(), result, out)
