@@ -194,6 +194,9 @@ class Engine:
         self._compiled: dict[tuple[int, int], object] = {}
         if prefer in (None, "openvino") and xml.is_file():
             try:
+                # OpenVINO sends usage telemetry at import unless this module is unavailable;
+                # with it blocked, OpenVINO uses its bundled no-op stub. No network, ever.
+                sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
                 import openvino as ov
 
                 self._ov = ov

@@ -35,7 +35,9 @@ def make_labelled_folder(
         cv2.rectangle(img, (x0, y0), (x0 + bw - 1, y0 + bh - 1), colour, thickness=-1)
         cv2.imwrite(str(root / "images" / f"{image_id}{suffix}"), img)
         rows.append((image_id, x0, y0, x0 + bw, y0 + bh))
-        meta.append((image_id, f"sc{k % designs}", f"{('earth', 'space')[k % 2]}_{k % 3:02d}"))
+        meta.append(
+            (image_id, f"sc{k % designs}", f"{('earth', 'space')[(k // designs) % 2]}_{k % 3:02d}")
+        )
     cols = ["image_id", "xmin", "ymin", "xmax", "ymax"]
     pd.DataFrame(rows, columns=cols).to_csv(root / "train_labels.csv", index=False)
     if metadata:

@@ -21,9 +21,11 @@ torch 2.9+ exports ONNX through ``torch.export`` (dynamo) by default, which need
 does not compute a sane default opset; :func:`_patch_onnx_export` makes ultralytics' exporter use
 the TorchScript exporter (``dynamo=False``) at an explicit opset instead.
 
-OpenVINO's model converter (``openvino.convert_model``) sends usage telemetry unless a consent
-file says no; :func:`openvino_offline` swaps its telemetry object for OpenVINO's own no-op stub
-in this process (the user's consent file is left alone).
+OpenVINO sends usage telemetry (Google Analytics) from ``import openvino`` itself and from its
+model converter unless a consent file in the home folder says no. :func:`openvino_offline`
+blocks the ``openvino_telemetry`` module before the first ``import openvino`` (``sys.modules``
+entry ``None``), so OpenVINO falls back to its bundled no-op stub; the user's consent file is
+left alone. ``example_benchmark/main.py`` does the same.
 
 Call :func:`configure` before importing ultralytics (``import_ultralytics`` does it for you).
 """
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from types import ModuleType
@@ -184,7 +187,11 @@ def _patch_onnx_export() -> None:
 
 
 def openvino_offline() -> ModuleType:
-    """Import openvino with the converter's telemetry replaced by its no-op stub."""
+    """Import openvino with its telemetry replaced by OpenVINO's own no-op stub."""
+    if "openvino" not in sys.modules:
+        # ``import openvino_telemetry`` now raises ImportError, and OpenVINO's ovc tools catch
+        # it and use openvino.tools.ovc.telemetry_stub instead.
+        sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
     try:
         import openvino
         import openvino.tools.ovc.convert_impl as convert_impl
@@ -192,6 +199,7 @@ def openvino_offline() -> ModuleType:
         import openvino.tools.ovc.telemetry_utils as telemetry_utils
     except ImportError as exc:
         raise SetupError(f"openvino cannot be imported ({exc}).", TRAIN_EXTRA_FIX) from exc
+    # Already imported with telemetry (by someone else): at least silence the converter.
     convert_impl.tm = stub
     telemetry_utils.tm = stub
     return openvino
