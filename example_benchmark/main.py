@@ -276,15 +276,18 @@ def predict(
     ahead = max(2, 2 * decoders)
     step = max(1, n // 20)
     start = last_log = time.perf_counter()
-    with ThreadPoolExecutor(decoders, thread_name_prefix="decode") as pool:
+    with ThreadPoolExecutor(max(1, decoders), thread_name_prefix="decode") as pool:
         pending: deque[Future] = deque()
         submitted = 0
         for i in range(n):
-            while submitted < n and len(pending) < ahead:
-                path = images.get(image_ids[submitted])
-                pending.append(pool.submit(load, path, cfg.imgsz))
-                submitted += 1
-            loaded = pending.popleft().result()
+            if decoders == 0:  # no overlap: decode in this thread
+                loaded = load(images.get(image_ids[i]), cfg.imgsz)
+            else:
+                while submitted < n and len(pending) < ahead:
+                    path = images.get(image_ids[submitted])
+                    pending.append(pool.submit(load, path, cfg.imgsz))
+                    submitted += 1
+                loaded = pending.popleft().result()
             if loaded is None:
                 counts["unreadable"] += 1
                 log.warning("image %s is missing or unreadable: fallback box", image_ids[i])
@@ -316,7 +319,7 @@ def main(data_dir: Path, submission_path: Path) -> int:
         log.error("cannot predict: %s", exc)
         return 1
     cv2.setNumThreads(1)  # decoding threads are managed below; no nested pools
-    decoders = 1 if threads <= 2 else 2
+    decoders = int(os.environ.get("POSEBOWL_DECODERS", 1 if threads <= 2 else 2))
     log.info(
         "%d images; engine %s, %d inference threads, %d decode threads, letterbox %d",
         len(image_ids),

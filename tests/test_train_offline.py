@@ -286,3 +286,27 @@ def test_device_script_at_tiny_scale(tmp_path: Path) -> None:
     assert all((out / f).stat().st_size < 16 << 20 for f in files)
     log = (out / "train_log.txt").read_text()
     assert "held-out mean IoU:" in log and "done; files in" in log
+
+
+def test_bench_detector_reports_every_size(tiny_run: dict, tmp_path: Path) -> None:
+    data = make_labelled_folder(tmp_path / "d", n=3, size=(1280, 1024), suffix=".png")
+    report = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [
+            *(sys.executable, str(ROOT / "benchmarks" / "bench_detector.py")),
+            *(str(tiny_run["out"] / "model"), str(data), "--sizes", "320,640"),
+            *("--json", str(report)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = json.loads(report.read_text())["rows"]
+    assert [r["size"] for r in rows] == [320, 640]
+    for r in rows:
+        assert r["images"] == 3 and r["bound_ms"] == pytest.approx(
+            r["decode_ms"] + r["infer_ms"], abs=0.2
+        )
+        assert r["e2e_ms"] > 0 and 0 <= r["iou"] <= 1 and r["peak_rss_mb"] > 0

@@ -2,7 +2,7 @@
 
 The model folder that ``example_benchmark/main.py`` reads::
 
-    model.onnx            dynamic batch/height/width, opset 17 (onnxruntime fallback)
+    model.onnx            dynamic batch/height/width, opset 17, FP16 weights (onnxruntime fallback)
     model.xml, model.bin  OpenVINO IR converted from the ONNX, FP16-compressed weights
     config.json           input size, score threshold, fallback box (see BenchmarkConfig)
 """
@@ -83,6 +83,43 @@ def export_onnx(weights: str | Path, out: str | Path, imgsz: int = 640) -> Path:
     return out
 
 
+def onnx_weights_to_fp16(src: str | Path, dst: str | Path) -> Path:
+    """Store the float32 weights of an ONNX model as float16, each behind a Cast to float32.
+
+    Halves the file (YOLO11n: 10.4 -> 5.3 MB). onnxruntime folds the casts when it loads the
+    model, so inference still runs in float32 at the same speed; the rounding is the same as
+    the OpenVINO IR's FP16-compressed weights.
+    """
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    kept, halves, casts = [], [], []
+    for init in graph.initializer:
+        if init.data_type != TensorProto.FLOAT or int(np.prod(init.dims)) < 16:
+            kept.append(init)
+            continue
+        half = numpy_helper.from_array(
+            numpy_helper.to_array(init).astype(np.float16), f"{init.name}__fp16"
+        )
+        halves.append(half)
+        casts.append(
+            helper.make_node(
+                "Cast", [half.name], [init.name], name=f"{init.name}__cast", to=TensorProto.FLOAT
+            )
+        )
+    del graph.initializer[:]
+    graph.initializer.extend(kept + halves)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+    return Path(dst)
+
+
 def onnx_to_openvino(onnx_path: str | Path, out_xml: str | Path, fp16: bool = True) -> Path:
     """Convert an ONNX model to OpenVINO IR (``out_xml`` + the ``.bin`` beside it), offline."""
     ov = offline.openvino_offline()
@@ -100,8 +137,13 @@ def export_benchmark_model(
     imgsz: int = 1280,
     formats: Sequence[str] = FORMATS,
     trained: dict[str, object] | None = None,
+    onnx_fp16: bool = True,
 ) -> ExportResult:
-    """Write ``model.onnx`` (+ ``model.xml``/``.bin``) and ``config.json`` into ``folder``."""
+    """Write ``model.onnx`` (+ ``model.xml``/``.bin``) and ``config.json`` into ``folder``.
+
+    ``onnx_fp16`` stores the ONNX weights as float16 (see :func:`onnx_weights_to_fp16`), so the
+    OpenVINO IR and the ONNX fallback fit in ~11 MB together.
+    """
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or "onnx" not in formats:
         raise InputError(
@@ -114,5 +156,7 @@ def export_benchmark_model(
     xml = None
     if "openvino" in formats:
         xml = onnx_to_openvino(onnx_path, folder / "model.xml")
+    if onnx_fp16:
+        onnx_weights_to_fp16(onnx_path, onnx_path)
     config = BenchmarkConfig(imgsz=imgsz, trained=dict(trained or {})).write(folder)
     return ExportResult(folder, onnx_path, xml, config)
