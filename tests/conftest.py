@@ -41,5 +41,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     skip = pytest.mark.skip(reason="needs the [train] extra: pip install -e '.[train]'")
     for item in items:
-        if "train" in item.keywords:
+        if item.get_closest_marker("train") is not None:
             item.add_marker(skip)

@@ -16,7 +16,10 @@ import importlib.util
 
 def train_extra_installed() -> bool:
     """True when ultralytics and torch can be imported (the ``[train]`` extra)."""
-    return all(importlib.util.find_spec(m) is not None for m in ("ultralytics", "torch"))
+    try:
+        return all(importlib.util.find_spec(m) is not None for m in ("ultralytics", "torch"))
+    except (ImportError, ValueError):  # a broken install, or a module blocked in sys.modules
+        return False
 
 
 __all__ = ["train_extra_installed"]
