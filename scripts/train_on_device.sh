@@ -11,8 +11,8 @@
 #
 # Knobs (environment): N_TRAIN N_VAL IMGSZ BATCH WORKERS DEVICE CACHE EPOCHS TRAIN_MIN (upper
 # bound on training minutes) BUDGET_MIN (whole-script target) RESERVE_MIN (kept for dataset,
-# caching, evaluation, export) SYNTH_WORKERS WORK OUT PYTHON, and TRAIN_DATA / VAL_DATA to use
-# existing labelled folders instead of generating (that is how the CPU test runs it).
+# caching, evaluation, export) SYNTH_WORKERS WORK OUT PYTHON, TRAIN_DATA / VAL_DATA to use
+# existing labelled folders instead of generating, SYNTH_CMD to replace the generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
@@ -56,6 +56,8 @@ fi
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/src
 export YOLO_CONFIG_DIR=$WORK/ultralytics-config
 POSEBOWL=("$PYTHON" -m posebowl.cli.main)
+# The synthetic generator; SYNTH_CMD replaces it (the CPU test uses a stand-in).
+read -r -a SYNTH <<<"${SYNTH_CMD:-$PYTHON -m posebowl.cli.main synth images}"
 
 # 2. Data: generated here (16 cores) unless labelled folders are given.
 TRAIN_DIR=${TRAIN_DATA:-$WORK/synth/train}
@@ -63,13 +65,13 @@ VAL_DIR=${VAL_DATA:-$WORK/synth/heldout}
 if [ -z "${TRAIN_DATA:-}" ]; then
     log "generating $N_TRAIN training images with $SYNTH_WORKERS workers"
     rm -rf "$TRAIN_DIR"
-    "${POSEBOWL[@]}" synth images --n "$N_TRAIN" --out "$TRAIN_DIR" --split train \
+    "${SYNTH[@]}" --n "$N_TRAIN" --out "$TRAIN_DIR" --split train \
         --workers "$SYNTH_WORKERS" --image-format jpg
 fi
 if [ -z "${VAL_DATA:-}" ]; then
     log "generating $N_VAL held-out images (unseen spacecraft designs)"
     rm -rf "$VAL_DIR"
-    "${POSEBOWL[@]}" synth images --n "$N_VAL" --out "$VAL_DIR" --split heldout \
+    "${SYNTH[@]}" --n "$N_VAL" --out "$VAL_DIR" --split heldout \
         --workers "$SYNTH_WORKERS" --image-format jpg
 fi
 

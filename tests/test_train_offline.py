@@ -244,16 +244,17 @@ def test_amp_check_is_local(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_device_script_at_tiny_scale(tmp_path: Path) -> None:
-    train = make_labelled_folder(tmp_path / "train", n=10, seed=1)
-    val = make_labelled_folder(tmp_path / "val", n=4, seed=2)
+    """The whole device script on CPU, with a stand-in for the synthetic generator."""
     out = tmp_path / "out"
     env = dict(
         os.environ,
         PYTHON=sys.executable,
         OUT=str(out),
         WORK=str(tmp_path / "work"),
-        TRAIN_DATA=str(train),
-        VAL_DATA=str(val),
+        SYNTH_CMD=f"{sys.executable} {ROOT / 'tests' / 'fake_synth.py'}",
+        N_TRAIN="10",
+        N_VAL="4",
+        SYNTH_WORKERS="2",
         DEVICE="cpu",
         IMGSZ="64",
         EPOCHS="1",
@@ -286,6 +287,10 @@ def test_device_script_at_tiny_scale(tmp_path: Path) -> None:
     assert all((out / f).stat().st_size < 16 << 20 for f in files)
     log = (out / "train_log.txt").read_text()
     assert "held-out mean IoU:" in log and "done; files in" in log
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["dataset"]["train"] == 10 and summary["dataset"]["val"] == 4
+    held_args = (tmp_path / "work" / "synth" / "heldout" / "args.txt").read_text()
+    assert "--split heldout" in held_args and "--image-format jpg" in held_args
 
 
 def test_bench_detector_reports_every_size(tiny_run: dict, tmp_path: Path) -> None:

@@ -26,6 +26,8 @@ from posebowl.errors import SetupError
 from posebowl.train import dataset, evaluate, export, fit
 
 Log = Callable[[str], None]
+# The synthetic generator's CLI (posebowl.synth); tests swap in a stand-in.
+SYNTH_COMMAND = [sys.executable, "-m", "posebowl.cli.main", "synth", "images"]
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,7 @@ def generate(n: int, out: Path, split: str, workers: int, log: Log) -> Path:
             "Pass labelled folders with --data DIR instead of --generate, or update posebowl.",
         )
     cmd = [
-        sys.executable,
-        "-m",
-        "posebowl.cli.main",
-        "synth",
-        "images",
+        *SYNTH_COMMAND,
         "--n",
         str(n),
         "--out",
