@@ -113,7 +113,7 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
 
     t = time.perf_counter()
     cfg = recipe.train
-    budget = f"{cfg.time_hours * 60:.1f} min" if cfg.time_hours else f"{cfg.epochs} epochs"
+    budget = f"{cfg.time_hours * 60:.2f} min" if cfg.time_hours else f"{cfg.epochs} epochs"
     log(f"training {cfg.model} at {cfg.imgsz} on {cfg.device} for {budget}")
     result = fit.train(ds.data_yaml, out / "runs", cfg)
     times["train"] = time.perf_counter() - t
