@@ -31,3 +31,15 @@ def tiny_data(tmp_path: Path) -> Path:
         (data / "images" / f"{i}.png").write_bytes(b"")
     boxes_frame(ids, [(0, 0, 0, 0)] * 5).to_csv(data / "submission_format.csv", index=False)
     return data
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``train`` when the [train] extra (torch, ultralytics) is absent."""
+    from posebowl.train import train_extra_installed
+
+    if train_extra_installed():
+        return
+    skip = pytest.mark.skip(reason="needs the [train] extra: pip install -e '.[train]'")
+    for item in items:
+        if item.get_closest_marker("train") is not None:
+            item.add_marker(skip)

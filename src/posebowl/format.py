@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 
 from posebowl.errors import InputError
 
@@ -76,6 +74,10 @@ def read_boxes_csv(path: str | Path, role: str = "predictions") -> pd.DataFrame:
             f"The {role} file {p} is empty.",
             f"Write a header line {','.join(COLUMNS)} and one row per image.",
         )
+    # Imported here so the rest of posebowl also runs where pyarrow is absent (the GPU machine).
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
     try:
         # pyarrow parses 1M rows ~4x faster than the C engine and keeps ids as arrow strings.
         table = pa_csv.read_csv(

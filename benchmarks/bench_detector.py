@@ -1,0 +1,210 @@
+"""Benchmark: the detector submission (example_benchmark/main.py) end to end, per input size.
+
+For each letterbox size, in the same run and with the same CPUs and threads:
+
+- end to end: main.py as a child process on DATA_DIR (decode + letterbox + infer + write);
+  ms/image from its prediction loop (model load and warm-up excluded, reported apart), its
+  peak RSS, and the mean IoU of its submission against DATA_DIR's labels;
+- the bound: median PNG decode time (cv2.imread, one thread) + median model inference time
+  (main.py's own Engine, same threads) per image; ``ratio = bound / end-to-end`` (target >= 0.8:
+  the pipeline loses little to Python, letterboxing and writing; > 1 means overlap wins).
+
+Usage: python benchmarks/bench_detector.py MODEL_DIR DATA_DIR [--sizes 640,1280] [--cpus 0,1]
+       [--threads N] [--engine openvino|onnxruntime] [--limit N] [--json OUT.json]
+(POSEBOWL_DECODERS=0 in the environment makes main.py decode without overlap, for comparison.)
+DATA_DIR is a labelled folder (images/*.png, train_labels.csv, optional train_metadata.csv).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from posebowl.train.dataset import LabelledFolder, read_labelled_folder
+from posebowl.train.evaluate import evaluate_predictions
+
+ROOT = Path(__file__).resolve().parents[1]
+MAIN = ROOT / "example_benchmark" / "main.py"
+
+# Runs main.py in this child and reports the child's own peak RSS on exit.
+CHILD = """
+import resource, runpy, sys
+sys.argv = sys.argv[1:]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+finally:
+    print(f"PEAK_RSS_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+"""
+
+
+def load_main():
+    spec = importlib.util.spec_from_file_location("benchmark_main", MAIN)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    sys.modules["benchmark_main"] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def subset(folder: LabelledFolder, limit: int | None, tmp: Path) -> LabelledFolder:
+    """The first ``limit`` images as their own labelled folder (links, no copies)."""
+    if not limit or limit >= len(folder):
+        return folder
+    root = tmp / "subset"
+    (root / "images").mkdir(parents=True)
+    labels = folder.labels.iloc[:limit].reset_index(drop=True)
+    for image_id in labels["image_id"]:
+        src = folder.images[image_id]
+        os.symlink(src.resolve(), root / "images" / src.name)
+    labels.to_csv(root / "train_labels.csv", index=False)
+    if folder.metadata is not None:
+        folder.metadata.iloc[:limit].to_csv(root / "train_metadata.csv", index=False)
+    return read_labelled_folder(root)
+
+
+def decode_ms(folder: LabelledFolder) -> float:
+    times = []
+    for path in folder.images.values():
+        t = time.perf_counter()
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        times.append(time.perf_counter() - t)
+        assert image is not None, path
+    return 1000 * statistics.median(times)
+
+
+def infer_ms(bm, model_dir: Path, folder: LabelledFolder, size: int, threads: int, engine: str):
+    image = cv2.imread(str(next(iter(folder.images.values()))), cv2.IMREAD_COLOR)
+    blob, _ = bm.preprocess(image, size)
+    eng = bm.Engine(model_dir, threads, engine)
+    for _ in range(3):
+        eng(blob)
+    times = []
+    for _ in range(max(10, min(50, len(folder)))):
+        t = time.perf_counter()
+        eng(blob)
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times), eng.name
+
+
+def end_to_end(model_dir: Path, folder: LabelledFolder, size: int, threads: int, engine, tmp):
+    data = tmp / f"data{size}"
+    data.mkdir()
+    (data / "images").symlink_to((folder.root / "images").resolve())
+    fmt = folder.labels.copy()
+    fmt[["xmin", "ymin", "xmax", "ymax"]] = 0
+    fmt.to_csv(data / "submission_format.csv", index=False)
+    sub = tmp / f"submission{size}.csv"
+    env = dict(
+        os.environ,
+        POSEBOWL_MODEL_DIR=str(model_dir),
+        POSEBOWL_IMGSZ=str(size),
+        POSEBOWL_THREADS=str(threads),
+    )
+    if engine:
+        env["POSEBOWL_ENGINE"] = engine
+    t = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(MAIN), str(data), str(sub)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"main.py failed at {size}:\n{proc.stderr[-2000:]}")
+    loop = re.search(
+        r"images in ([\d.]+) s \(([\d.]+) ms/image\); fallback box for (\d+)", proc.stderr
+    )
+    rss = re.search(r"PEAK_RSS_KB (\d+)", proc.stderr)
+    import pandas as pd
+
+    predictions = pd.read_csv(sub, dtype={"image_id": str})
+    return {
+        "wall_s": wall,
+        "loop_ms_per_image": float(loop.group(2)) if loop else float("nan"),
+        "fallbacks": int(loop.group(3)) if loop else -1,
+        "peak_rss_mb": int(rss.group(1)) / 1024 if rss else float("nan"),
+        "predictions": predictions,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model_dir", type=Path)
+    ap.add_argument("data_dir", type=Path)
+    ap.add_argument("--sizes", default="640,1280")
+    ap.add_argument("--cpus", default=None, help="CPU ids to run on, e.g. 0,1")
+    ap.add_argument("--threads", type=int, default=None, help="Default: main.py's own choice.")
+    ap.add_argument("--engine", choices=["openvino", "onnxruntime"], default=None)
+    ap.add_argument("--limit", type=int, default=None, help="Use the first N images only.")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    if args.cpus:
+        os.sched_setaffinity(0, {int(c) for c in args.cpus.split(",")})  # children inherit it
+    bm = load_main()
+    threads = args.threads or bm.cpu_budget()
+    model_dir = args.model_dir.resolve()
+    rows = []
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        folder = subset(read_labelled_folder(args.data_dir), args.limit, tmp)
+        cv2.setNumThreads(1)
+        dec = decode_ms(folder)
+        for size in (int(s) for s in args.sizes.split(",")):
+            inf, engine_name = infer_ms(bm, model_dir, folder, size, threads, args.engine)
+            e2e = end_to_end(model_dir, folder, size, threads, args.engine, tmp)
+            ev = evaluate_predictions(e2e.pop("predictions"), folder, e2e["fallbacks"])
+            bound = dec + inf
+            rows.append(
+                {
+                    "size": size,
+                    "engine": engine_name,
+                    "threads": threads,
+                    "images": len(folder),
+                    "decode_ms": round(dec, 1),
+                    "infer_ms": round(inf, 1),
+                    "bound_ms": round(bound, 1),
+                    "e2e_ms": round(e2e["loop_ms_per_image"], 1),
+                    "e2e_images_per_s": round(1000 / e2e["loop_ms_per_image"], 2),
+                    "ratio_bound_over_e2e": round(bound / e2e["loop_ms_per_image"], 3),
+                    "wall_s": round(e2e["wall_s"], 1),
+                    "peak_rss_mb": round(e2e["peak_rss_mb"], 0),
+                    "iou": round(ev.score, 4),
+                    "iou_by_bucket": {k: round(v, 4) for k, v in ev.by_bucket["mean"].items()},
+                    "fallbacks": e2e["fallbacks"],
+                }
+            )
+    cpus = sorted(os.sched_getaffinity(0))
+    machine = platform.processor() or platform.machine()
+    print(f"machine: {machine}, CPUs {cpus}, Python {platform.python_version()}")
+    print(
+        f"{'size':>5} {'decode':>7} {'infer':>7} {'bound':>7} {'e2e':>7} {'img/s':>6} "
+        f"{'ratio':>6} {'RSS MB':>7} {'IoU':>6}  by bucket"
+    )
+    for r in rows:
+        print(
+            f"{r['size']:>5} {r['decode_ms']:>7} {r['infer_ms']:>7} {r['bound_ms']:>7} "
+            f"{r['e2e_ms']:>7} {r['e2e_images_per_s']:>6} {r['ratio_bound_over_e2e']:>6} "
+            f"{r['peak_rss_mb']:>7} {r['iou']:>6}  {r['iou_by_bucket']}"
+        )
+    print(f"(ms/image; {rows[0]['engine'] if rows else ''}, {threads} threads)")
+    if args.json:
+        args.json.write_text(json.dumps({"cpus": cpus, "rows": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    np.seterr(all="ignore")
+    main()

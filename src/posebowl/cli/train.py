@@ -1,0 +1,217 @@
+"""``posebowl train``: train, export and evaluate the benchmark detector (needs ``[train]``)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.progress import Progress
+from rich.table import Table
+
+from posebowl.cli._render import out as console
+from posebowl.cli._render import print_json
+from posebowl.train import dataset as ds
+from posebowl.train import evaluate as ev
+from posebowl.train import export as ex
+from posebowl.train import fit, pipeline
+
+_T0 = time.monotonic()
+
+
+def _log(message: str) -> None:
+    """A progress line with wall-clock time and seconds since the command started."""
+    console.print(f"[dim]{time.strftime('%H:%M:%S')} +{time.monotonic() - _T0:5.0f}s[/] {message}")
+
+
+def _table(title: str, df: object) -> Table:
+    table = Table(title=title, title_justify="left")
+    for col in ("group", "count", "mean", "median", "below_0.5"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    for name, row in df.iterrows():  # type: ignore[attr-defined]
+        table.add_row(
+            str(name),
+            f"{int(row['count'])}",
+            f"{row['mean']:.4f}",
+            f"{row['median']:.4f}",
+            f"{int(row['below_0.5'])}",
+        )
+    return table
+
+
+def _render(result: ev.Evaluation, as_json: bool) -> None:
+    if as_json:
+        print_json(result.to_dict())
+        return
+    speed = f" in {result.seconds:.1f} s" if result.seconds else ""
+    console.print(
+        f"mean IoU [bold]{result.score:.4f}[/] over {len(result.per_image)} images{speed}; "
+        f"fallback box for {result.fallbacks}"
+    )
+    console.print(_table("by size bucket", result.by_bucket))
+    if result.by_background is not None:
+        console.print(_table("by background", result.by_background))
+
+
+@click.group("train")
+def command() -> None:
+    """Train, export and evaluate the benchmark detector (YOLO, offline, from scratch)."""
+
+
+_paths = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+@command.command("run")
+@click.option("--data", "data", multiple=True, type=_paths, help="Labelled folder (repeatable).")
+@click.option("--val", "val", multiple=True, type=_paths, help="Held-out folder (repeatable).")
+@click.option("--generate", default=0, show_default=True, help="Synthetic training images.")
+@click.option("--generate-val", default=0, show_default=True, help="Synthetic held-out images.")
+@click.option("--synth-workers", default=2, show_default=True, help="Processes for generation.")
+@click.option("--val-fraction", default=0.1, show_default=True, help="Held out when no --val.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("runs/benchmark"))
+@click.option("--model", default="yolo11n.yaml", show_default=True, help="yaml or local .pt.")
+@click.option("--epochs", default=30, show_default=True)
+@click.option("--time-min", type=float, default=None, help="Training time cap (overrides epochs).")
+@click.option("--imgsz", default=640, show_default=True, help="Training input size.")
+@click.option("--batch", default=16, show_default=True)
+@click.option("--device", default="cpu", show_default=True, help="cpu, 0, 0,1 ...")
+@click.option("--workers", default=2, show_default=True, help="Dataloader workers.")
+@click.option("--cache", type=click.Choice(["none", "ram", "disk"]), default="none")
+@click.option("--export-imgsz", default=1280, show_default=True, help="Benchmark letterbox.")
+@click.option(
+    "--formats", default="onnx,openvino", show_default=True, help="Export formats, or 'none'."
+)
+@click.option("--eval-imgsz", type=int, default=None, help="Held-out eval size (default imgsz).")
+@click.option("--eval-exported", is_flag=True, help="Also evaluate the export via main.py.")
+@click.option("--plots", is_flag=True, help="Let ultralytics draw its plots.")
+def run_command(
+    data: tuple[Path, ...],
+    val: tuple[Path, ...],
+    generate: int,
+    generate_val: int,
+    synth_workers: int,
+    val_fraction: float,
+    out: Path,
+    model: str,
+    epochs: int,
+    time_min: float | None,
+    imgsz: int,
+    batch: int,
+    device: str,
+    workers: int,
+    cache: str,
+    export_imgsz: int,
+    formats: str,
+    eval_imgsz: int | None,
+    eval_exported: bool,
+    plots: bool,
+) -> int:
+    """Generate and/or read labelled data, train, evaluate on held-out designs, export."""
+    cfg = fit.TrainConfig(
+        model=model,
+        epochs=epochs,
+        imgsz=imgsz,
+        batch=batch,
+        device=device,
+        workers=workers,
+        time_hours=time_min / 60 if time_min else None,
+        cache=False if cache == "none" else cache,
+        plots=plots,
+    )
+    recipe = pipeline.Recipe(
+        out=out,
+        data=data,
+        val=val,
+        generate=generate,
+        generate_val=generate_val,
+        synth_workers=synth_workers,
+        val_fraction=val_fraction,
+        train=cfg,
+        export_imgsz=export_imgsz,
+        formats=() if formats == "none" else tuple(f.strip() for f in formats.split(",")),
+        evaluate_exported=eval_exported,
+        eval_imgsz=eval_imgsz,
+    )
+    summary = pipeline.run(recipe, _log)
+    _log(f"done in {summary['seconds']['total']:.0f} s; summary in {out / 'summary.json'}")  # type: ignore[index]
+    return 0
+
+
+@command.command("dataset")
+@click.argument("data", nargs=-1, required=True, type=_paths)
+@click.option("-o", "--out", type=click.Path(path_type=Path), required=True)
+@click.option("--val", "val", multiple=True, type=_paths, help="Held-out folder (repeatable).")
+@click.option("--val-fraction", default=0.1, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+def dataset_command(
+    data: tuple[Path, ...], out: Path, val: tuple[Path, ...], val_fraction: float, seed: int
+) -> int:
+    """Convert labelled folders (competition layout) to the ultralytics layout in OUT."""
+    with Progress(transient=True) as bar:
+        task = bar.add_task("linking images", total=None)
+        result = ds.build_yolo_dataset(
+            data,
+            out,
+            val,
+            val_fraction,
+            seed,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    held = f" (held-out designs: {', '.join(result.val_groups)})" if result.val_groups else ""
+    console.print(
+        f"[green]✓[/] {result.n_train} training and {result.n_val} validation images{held} "
+        f"in {result.root}; ultralytics reads {result.data_yaml}"
+    )
+    return 0
+
+
+@command.command("export")
+@click.argument("weights", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--imgsz", default=1280, show_default=True, help="Benchmark letterbox size.")
+@click.option("--formats", default="onnx,openvino", show_default=True)
+def export_command(weights: Path, folder: Path, imgsz: int, formats: str) -> int:
+    """Export WEIGHTS (.pt) to FOLDER: model.onnx, model.xml/.bin and config.json."""
+    result = ex.export_benchmark_model(
+        weights, folder, imgsz, tuple(f.strip() for f in formats.split(","))
+    )
+    files = sorted(p.name for p in result.folder.iterdir())
+    console.print(f"[green]✓[/] exported to {result.folder}: {', '.join(files)}")
+    return 0
+
+
+@command.command("evaluate")
+@click.argument("model", type=click.Path(exists=True, path_type=Path))
+@click.argument("data", type=_paths)
+@click.option("--imgsz", type=int, default=None, help="Input size (default: the model's).")
+@click.option("--device", default="cpu", show_default=True, help="For .pt checkpoints.")
+@click.option("--engine", type=click.Choice(["openvino", "onnxruntime"]), default=None)
+@click.option("--per-image", type=click.Path(dir_okay=False, path_type=Path), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def evaluate_command(
+    model: Path,
+    data: Path,
+    imgsz: int | None,
+    device: str,
+    engine: str | None,
+    per_image: Path | None,
+    as_json: bool,
+) -> int:
+    """Mean IoU of MODEL on the labelled folder DATA, by size bucket and background type.
+
+    MODEL is a .pt checkpoint (run with ultralytics) or an exported model folder (or a file in
+    it), run with example_benchmark/main.py exactly as on the platform.
+    """
+    folder = ds.read_labelled_folder(data)
+    start = time.perf_counter()
+    if model.suffix == ".pt":
+        preds, fallbacks = ev.predict_with_ultralytics(model, folder, imgsz or 640, device)
+        result = ev.evaluate_predictions(preds, folder, fallbacks, time.perf_counter() - start)
+    else:
+        model_dir = model if model.is_dir() else model.parent
+        bench = ev.predict_with_benchmark(model_dir, folder, imgsz, engine)
+        result = ev.evaluate_predictions(bench.predictions, folder, bench.fallbacks, bench.seconds)
+    if per_image is not None:
+        result.per_image.to_csv(per_image, index_label="image_id")
+    _render(result, as_json)
+    return 0

@@ -1,0 +1,184 @@
+"""The whole recipe behind ``posebowl train run``: data -> dataset -> train -> export -> evaluate.
+
+Every step reports through a ``log(message)`` callback (the CLI prints it with timestamps); the
+summary lands in ``OUT/summary.json``::
+
+    OUT/synth/{train,heldout}/   generated data (with --generate)
+    OUT/dataset/                 the ultralytics layout (links, labels, data.yaml, heldout/)
+    OUT/runs/train/              ultralytics' run: weights/best.pt, results.csv, args.yaml
+    OUT/model/                   model.onnx (+ model.xml/.bin), config.json
+    OUT/summary.json             recipe, sizes, times, held-out IoU overall/by bucket/background
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from posebowl.errors import SetupError
+from posebowl.train import dataset, evaluate, export, fit
+
+Log = Callable[[str], None]
+# The synthetic generator's CLI (posebowl.synth); tests swap in a stand-in.
+SYNTH_COMMAND = [sys.executable, "-m", "posebowl.cli.main", "synth", "images"]
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything ``posebowl train run`` needs; see the CLI's help for each option."""
+
+    out: Path
+    data: tuple[Path, ...] = ()
+    val: tuple[Path, ...] = ()
+    generate: int = 0
+    generate_val: int = 0
+    synth_workers: int = 2
+    val_fraction: float = 0.1
+    train: fit.TrainConfig = field(default_factory=fit.TrainConfig)
+    export_imgsz: int = 1280
+    formats: tuple[str, ...] = export.FORMATS
+    evaluate_pt: bool = True
+    evaluate_exported: bool = False
+    eval_imgsz: int | None = None
+
+
+def synth_available() -> bool:
+    return importlib.util.find_spec("posebowl.synth") is not None
+
+
+def generate(n: int, out: Path, split: str, workers: int, log: Log) -> Path:
+    """Run ``posebowl synth images`` (the synthetic generator) into ``out``."""
+    if not synth_available():
+        raise SetupError(
+            "The synthetic-data generator (posebowl.synth) is not in this checkout.",
+            "Pass labelled folders with --data DIR instead of --generate, or update posebowl.",
+        )
+    cmd = [
+        *SYNTH_COMMAND,
+        "--n",
+        str(n),
+        "--out",
+        str(out),
+        "--split",
+        split,
+        "--workers",
+        str(workers),
+        "--image-format",
+        "jpg",
+    ]
+    log(f"generating {n} {split} images: {' '.join(cmd[1:])}")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
+        raise SetupError(
+            f"posebowl synth images failed with exit code {proc.returncode}: {tail}",
+            "Run the command above by hand to see the whole error.",
+        )
+    return out
+
+
+def run(recipe: Recipe, log: Log) -> dict[str, object]:
+    """Run the recipe; return (and write) the summary."""
+    t0 = time.perf_counter()
+    out = recipe.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    times: dict[str, float] = {}
+    data, val = list(recipe.data), list(recipe.val)
+
+    t = time.perf_counter()
+    if recipe.generate:
+        data.append(
+            generate(recipe.generate, out / "synth" / "train", "train", recipe.synth_workers, log)
+        )
+    if recipe.generate_val:
+        val.append(
+            generate(
+                recipe.generate_val, out / "synth" / "heldout", "heldout", recipe.synth_workers, log
+            )
+        )
+    times["generate"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    log(f"building the dataset from {len(data)} training and {len(val)} held-out folders")
+    ds = dataset.build_yolo_dataset(data, out / "dataset", val, recipe.val_fraction)
+    times["dataset"] = time.perf_counter() - t
+    log(f"dataset: {ds.n_train} training, {ds.n_val} validation images ({ds.linked}s)")
+
+    t = time.perf_counter()
+    cfg = recipe.train
+    budget = f"{cfg.time_hours * 60:.2f} min" if cfg.time_hours else f"{cfg.epochs} epochs"
+    log(f"training {cfg.model} at {cfg.imgsz} on {cfg.device} for {budget}")
+    result = fit.train(ds.data_yaml, out / "runs", cfg)
+    times["train"] = time.perf_counter() - t
+    log(f"trained in {result.seconds:.0f} s: {result.best}")
+
+    summary: dict[str, object] = {
+        "recipe": {
+            "data": [str(p) for p in data],
+            "val": [str(p) for p in val],
+            "generate": recipe.generate,
+            "generate_val": recipe.generate_val,
+            "val_fraction": recipe.val_fraction,
+            "train": fit.config_dict(cfg),
+            "export_imgsz": recipe.export_imgsz,
+        },
+        "dataset": {"train": ds.n_train, "val": ds.n_val, "val_spacecraft": list(ds.val_groups)},
+        "machine": {"python": platform.python_version(), "node": platform.node()},
+        "best": str(result.best),
+        "results_csv": str(result.results_csv),
+    }
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            summary["machine"]["gpu"] = torch.cuda.get_device_name(0)  # type: ignore[index]
+    except ImportError:
+        pass
+
+    heldout = dataset.read_labelled_folder(ds.heldout)
+    eval_imgsz = recipe.eval_imgsz or cfg.imgsz
+    if recipe.evaluate_pt:
+        t = time.perf_counter()
+        log(f"evaluating best.pt on {len(heldout)} held-out images at {eval_imgsz}")
+        preds, fallbacks = evaluate.predict_with_ultralytics(
+            result.best, heldout, imgsz=eval_imgsz, device=cfg.device, batch=cfg.batch
+        )
+        ev = evaluate.evaluate_predictions(
+            preds, heldout, fallbacks, seconds=time.perf_counter() - t
+        )
+        times["evaluate_pt"] = time.perf_counter() - t
+        summary["heldout_pt"] = ev.to_dict()
+        ev.per_image.to_csv(out / "heldout_pt_per_image.csv")
+        log(f"held-out mean IoU (best.pt at {eval_imgsz}): {ev.score:.4f}")
+
+    if recipe.formats:
+        t = time.perf_counter()
+        log(f"exporting {', '.join(recipe.formats)} (benchmark letterbox {recipe.export_imgsz})")
+        trained = {"train_imgsz": cfg.imgsz, "model": cfg.model, "data_images": ds.n_train}
+        exported = export.export_benchmark_model(
+            result.best, out / "model", recipe.export_imgsz, recipe.formats, trained
+        )
+        times["export"] = time.perf_counter() - t
+        summary["model_dir"] = str(exported.folder)
+        if recipe.evaluate_exported:
+            t = time.perf_counter()
+            log("evaluating the exported model with example_benchmark/main.py")
+            bench = evaluate.predict_with_benchmark(exported.folder, heldout)
+            ev = evaluate.evaluate_predictions(
+                bench.predictions, heldout, bench.fallbacks, bench.seconds
+            )
+            times["evaluate_exported"] = time.perf_counter() - t
+            summary["heldout_exported"] = ev.to_dict()
+            log(f"held-out mean IoU (exported, main.py): {ev.score:.4f}")
+
+    times["total"] = time.perf_counter() - t0
+    summary["seconds"] = {k: round(v, 1) for k, v in times.items()}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary
