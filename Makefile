@@ -12,7 +12,7 @@ SUBMISSION_ZIP := submission/submission.zip
 SUBMISSION_SRC ?= submission_src
 
 .PHONY: help install system-deps test lint pack-example pack-submission repack-example \
-        repack-submission clean
+        repack-submission clean blender-venv sample-data
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -34,8 +34,16 @@ lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check src tests scripts example_src benchmarks
 	$(BIN)/ruff format --check -q src tests scripts example_src benchmarks
 
-test: install lint  ## install what is needed, then run ruff and the tests
+test: install lint blender-venv  ## install what is needed, then run ruff and the tests
 	$(BIN)/pytest -q
+
+BLENDER_VENV ?= .cache/blender-venv
+
+blender-venv: $(STAMP)  ## build the Blender (bpy) venv that renders sprites (~1.6 GB)
+	$(POSEBOWL) synth setup --venv $(BLENDER_VENV)
+
+sample-data: $(STAMP)  ## make the embedded test set: data/ + data_labels/ (24 held-out images)
+	$(POSEBOWL) data sample --force
 
 pack-example: $(STAMP)  ## zip example_src/ into submission/submission.zip
 	$(POSEBOWL) pack example_src -o $(SUBMISSION_ZIP)

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.csv as pa_csv
 
 from posebowl.errors import InputError
 
@@ -76,6 +74,11 @@ def read_boxes_csv(path: str | Path, role: str = "predictions") -> pd.DataFrame:
             f"The {role} file {p} is empty.",
             f"Write a header line {','.join(COLUMNS)} and one row per image.",
         )
+    # Imported here so that modules needing only the constants (the synthetic-data generator on
+    # a training machine without pyarrow) can import this one.
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
     try:
         # pyarrow parses 1M rows ~4x faster than the C engine and keeps ids as arrow strings.
         table = pa_csv.read_csv(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import click
 
 from posebowl import __version__
-from posebowl.cli import pack, score, validate
+from posebowl.cli import data, pack, score, synth, validate
 from posebowl.cli._render import err
 from posebowl.errors import InvalidSubmissionError, PoseBowlError
 
@@ -50,7 +50,7 @@ def cli() -> None:
     """Run, pack, score and inspect Pose Bowl spacecraft-detection submissions locally."""
 
 
-for _module in (score, validate, pack):
+for _module in (score, validate, pack, synth, data):
     cli.add_command(_module.command)
 
 
