@@ -103,9 +103,9 @@ def _planet(
 
     land = fractal_noise(rng, h, w, octaves=5, base=3)
     clouds = fractal_noise(rng, h, w, octaves=6, base=4)
-    land_frac = rng.uniform(0.45, 0.75)
+    land_frac = rng.uniform(0.55, 0.85)
     ocean = np.array(rng.uniform([5, 25, 60], [25, 60, 120]), np.float32)
-    ground = np.array(rng.uniform([60, 60, 30], [140, 120, 80]), np.float32)
+    ground = np.array(rng.uniform([70, 75, 50], [130, 120, 90]), np.float32)
     is_land = np.clip((land - land_frac) * 12.0, 0.0, 1.0)[..., None]
     surface = ocean * (1 - is_land) + ground * is_land
     cloud_cover = rng.uniform(0.35, 0.65)

@@ -25,7 +25,7 @@ SIZE_MIXTURE = (  # (weight, low, high) of a log-uniform
     (0.40, 150.0, 600.0),
     (0.18, 600.0, 1500.0),
 )
-TRUNCATE_P = 0.06  # placed across a frame edge on purpose (large ones get cut anyway)
+TRUNCATE_P = 0.1  # placed across a frame edge on purpose (large ones get cut anyway)
 MIN_BOX_SIDE = 4  # px; resample placements whose visible part is smaller
 N_BACKGROUNDS = 1000  # background ids per kind
 
@@ -258,7 +258,7 @@ def make_image(
         frame = cv2.flip(frame, int(rng.integers(-1, 2)))
     i = int(rng.integers(0, len(pool)))
     premul = pool.premultiplied(i)
-    shade = rng.uniform(0.15, 0.5) if rng.random() < 0.1 else rng.uniform(0.75, 1.3)
+    shade = rng.uniform(0.2, 0.5) if rng.random() < 0.08 else rng.uniform(0.9, 1.6)
     tint = rng.uniform(0.9, 1.1, size=3) * shade
     gain = (float(tint[0]), float(tint[1]), float(tint[2]))
     for _ in range(20):
