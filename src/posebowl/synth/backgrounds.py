@@ -62,20 +62,24 @@ def fractal_noise(
     return (out - lo) / max(hi - lo, 1e-6)
 
 
-def stars(
-    rng: np.random.Generator, height: int, width: int, img: np.ndarray | None = None
-) -> np.ndarray:
-    """Sprinkle stars (single pixels, a few brighter 2-3 px ones) on ``img`` (uint8 RGB)."""
-    if img is None:
-        img = np.zeros((height, width, 3), np.uint8)
+def stars(rng: np.random.Generator, img: np.ndarray, dark_only: bool = False) -> np.ndarray:
+    """Sprinkle stars on ``img`` (uint8 RGB, in place): single pixels, a few brighter 3 px ones.
+
+    With ``dark_only`` a star is drawn only where ``img`` is dark (not in front of a planet).
+    """
+    height, width = img.shape[:2]
     n = int(rng.integers(30, 900))
     ys = rng.integers(0, height, n)
     xs = rng.integers(0, width, n)
     level = (rng.random(n) ** 3 * 200 + 25).astype(np.float32)
     tint = 1.0 - rng.random((n, 3)).astype(np.float32) * 0.25
-    img[ys, xs] = np.clip(level[:, None] * tint, 0, 255).astype(np.uint8)
+    color = np.clip(level[:, None] * tint, 0, 255).astype(np.uint8)
+    if dark_only:
+        keep = img[ys, xs].max(axis=1) < 8
+        ys, xs, level, color = ys[keep], xs[keep], level[keep], color[keep]
+    img[ys, xs] = color
     for i in np.nonzero(level > 150)[0][:40]:
-        c = tuple(int(v) for v in img[ys[i], xs[i]])
+        c = tuple(int(v) for v in color[i])
         cv2.circle(img, (int(xs[i]), int(ys[i])), 1, c, -1, lineType=cv2.LINE_AA)
     return img
 
@@ -129,14 +133,14 @@ def render_background(bg_id: str, width: int = 1280, height: int = 1024) -> np.n
     kind, _ = parse_background_id(bg_id)
     rng = _rng(bg_id)
     if kind == "space":
-        img = np.zeros((height, width, 3), np.uint8)
-        if rng.random() < 0.3:  # faint scattered light
+        if rng.random() < 0.3:  # faint scattered light, made at 1/8 size
             g = fractal_noise(rng, height // 8, width // 8, octaves=3, base=2)
-            g = cv2.resize(g, (width, height), interpolation=cv2.INTER_LINEAR)
-            img[:] = (g[..., None] * rng.uniform(3, 12) * np.array([0.8, 0.9, 1.0])).astype(
-                np.uint8
-            )
-        return stars(rng, height, width, img)
+            tint = np.array([0.8, 0.9, 1.0], np.float32) * np.float32(rng.uniform(3, 12))
+            small = (g[..., None] * tint).astype(np.uint8)
+            img = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+        else:
+            img = np.zeros((height, width, 3), np.uint8)
+        return stars(rng, img)
 
     h, w = height // PLANET_SCALE, width // PLANET_SCALE
     sun = rng.normal(size=3)
@@ -159,8 +163,6 @@ def render_background(bg_id: str, width: int = 1280, height: int = 1024) -> np.n
     img = cv2.resize(
         np.clip(planet, 0, 255).astype(np.uint8), (width, height), interpolation=cv2.INTER_CUBIC
     )
-    if kind == "limb":  # stars only where the sky is dark
-        sky = stars(rng, height, width)
-        dark = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) < 8
-        np.copyto(img, sky, where=dark[..., None] & (sky > img))
+    if kind == "limb":
+        stars(rng, img, dark_only=True)
     return img

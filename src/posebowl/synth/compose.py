@@ -258,7 +258,7 @@ def make_image(
         frame = cv2.flip(frame, int(rng.integers(-1, 2)))
     i = int(rng.integers(0, len(pool)))
     premul = pool.premultiplied(i)
-    shade = rng.uniform(0.2, 0.5) if rng.random() < 0.08 else rng.uniform(0.9, 1.6)
+    shade = rng.uniform(0.2, 0.5) if rng.random() < 0.08 else rng.uniform(0.85, 1.4)
     tint = rng.uniform(0.9, 1.1, size=3) * shade
     gain = (float(tint[0]), float(tint[1]), float(tint[2]))
     for _ in range(20):
