@@ -185,3 +185,15 @@ def test_cli_bad_input_exit_code(tmp_path):
         cli, ["synth", "images", "--n", "1", "--out", str(tmp_path), "--sprites", str(tmp_path)]
     )
     assert res.exit_code == 3
+
+
+def test_cli_preview_from_a_test_set(tmp_path, sprite_dir):
+    data, labels = tmp_path / "data", tmp_path / "data_labels"
+    dataset.sample_test_set(data, labels, 3, split="all", sprite_dir=sprite_dir)
+    out = tmp_path / "sheet.png"
+    res = CliRunner().invoke(cli, ["synth", "preview", "--from", str(data), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert cv2.imread(str(out)).shape[1] == 4 * (480 + 2)
+    (labels / "test_labels.csv").unlink()
+    res = CliRunner().invoke(cli, ["synth", "preview", "--from", str(data), "--out", str(out)])
+    assert res.exit_code == 3 and "--labels" in res.output
