@@ -15,11 +15,11 @@ DATA_DIR ?= data
 LABELS ?=
 SMOKE ?=
 # What makes the demo's data folder (data/ + data_labels/test_labels.csv).
-DEMO_DATA ?= $(POSEBOWL) data sample --out $(DATA_DIR)
+DEMO_DATA ?= $(POSEBOWL) data sample --force --out $(DATA_DIR)
 
 .PHONY: help install system-deps test lint pack-example pack-submission repack-example \
         repack-submission clean build lock test-container interact-container test-submission demo \
-        install-train train-benchmark pack-benchmark
+        install-train train-benchmark pack-benchmark blender-venv sample-data
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -41,7 +41,7 @@ lint: $(STAMP)  ## ruff
 	$(BIN)/ruff check src tests scripts example_src example_benchmark benchmarks
 	$(BIN)/ruff format --check -q src tests scripts example_src example_benchmark benchmarks
 
-test: install lint build  ## install what is needed, then run ruff and the tests
+test: install lint build blender-venv  ## install what is needed, then run ruff and the tests
 	$(BIN)/pytest -q
 
 build: $(STAMP)  ## build the runtime venv .runtime/venv from runtime/requirements.txt (no-op if current)
@@ -70,6 +70,14 @@ demo: install build  ## make a small data set, pack the quickstart, run it in th
 	@echo "Verdict (submission/result.json):" && \
 	  $(BIN)/python -c "import json; r = json.load(open('submission/result.json')); \
 	  print(r['status'], '-', r['message'], '| score:', r['score'])"
+
+BLENDER_VENV ?= .cache/blender-venv
+
+blender-venv: $(STAMP)  ## build the Blender (bpy) venv that renders sprites (~1.6 GB)
+	$(POSEBOWL) synth setup --venv $(BLENDER_VENV)
+
+sample-data: $(STAMP)  ## make the embedded test set: data/ + data_labels/ (24 held-out images)
+	$(POSEBOWL) data sample --force
 
 pack-example: $(STAMP)  ## zip example_src/ into submission/submission.zip
 	$(POSEBOWL) pack example_src -o $(SUBMISSION_ZIP)

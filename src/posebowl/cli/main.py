@@ -17,7 +17,7 @@ from __future__ import annotations
 import click
 
 from posebowl import __version__
-from posebowl.cli import pack, report, run, runtime, score, shell, train, validate
+from posebowl.cli import data, pack, report, run, runtime, score, shell, synth, train, validate
 from posebowl.cli._render import err
 from posebowl.errors import InvalidSubmissionError, PoseBowlError
 
@@ -50,7 +50,7 @@ def cli() -> None:
     """Run, pack, score and inspect Pose Bowl spacecraft-detection submissions locally."""
 
 
-for _module in (score, validate, pack, run, shell, runtime, report, train):
+for _module in (score, validate, pack, run, shell, runtime, report, synth, data, train):
     cli.add_command(_module.command)
 
 

@@ -1,0 +1,257 @@
+"""``posebowl synth setup|sprites|images|preview``: synthetic spacecraft data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from posebowl.cli._render import err, out
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
+
+
+@click.group("synth")
+def command() -> None:
+    """Make synthetic spacecraft data: Blender sprites composited on procedural backgrounds."""
+
+
+@command.command("setup")
+@click.option(
+    "--venv",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Where to build it [default: $POSEBOWL_BLENDER_VENV or .cache/blender-venv].",
+)
+def setup(venv: Path | None) -> int:
+    """Build the Blender venv (Python 3.11, pinned bpy, numpy < 2; about 1.6 GB)."""
+    from posebowl.synth import sprites
+
+    with err.status("Installing bpy into the Blender venv (a few minutes the first time)..."):
+        py = sprites.setup_venv(venv)
+    out.print(f"Blender venv ready: {py}")
+    return 0
+
+
+@command.command("sprites")
+@click.option("--designs", default=48, show_default=True, help="Number of spacecraft designs.")
+@click.option("--first", default=0, show_default=True, help="First design id.")
+@click.option("--views", default=5, show_default=True, help="Views per design.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sprites"),
+    show_default=True,
+    help="Sprite folder (resumable: finished sprites are kept).",
+)
+@click.option("--workers", default=1, show_default=True, help="Blender processes.")
+@click.option("--threads", default=2, show_default=True, help="Render threads per process.")
+@click.option("--resolution", default=448, show_default=True, help="Square render size (px).")
+@click.option("--samples", default=16, show_default=True, help="Cycles samples per pixel.")
+@click.option(
+    "--color-bits",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 8),
+    help="Colour bits kept per channel (6 makes PNGs ~25% smaller; alpha stays exact).",
+)
+@click.option("--venv", type=click.Path(path_type=Path), default=None, help="The Blender venv.")
+def sprites_cmd(
+    designs: int,
+    first: int,
+    views: int,
+    out_dir: Path,
+    workers: int,
+    threads: int,
+    resolution: int,
+    samples: int,
+    color_bits: int,
+    venv: Path | None,
+) -> int:
+    """Render DESIGNS x VIEWS sprites with Blender (cropped RGBA PNGs + index.csv)."""
+    from posebowl.synth import sprites
+
+    tasks = sprites.plan_tasks(range(first, first + designs), views)
+    with _progress() as bar:
+        job = bar.add_task("rendering sprites", total=len(tasks))
+
+        def tick(done: int, total: int) -> None:
+            bar.update(job, completed=done + (len(tasks) - total), total=len(tasks))
+
+        report = sprites.render_sprites(
+            tasks,
+            out_dir,
+            venv=venv,
+            workers=workers,
+            threads=threads,
+            resolution=resolution,
+            samples=samples,
+            color_bits=color_bits,
+            progress=tick,
+        )
+    out.print(
+        f"{report.rendered} rendered, {report.skipped} already there, in {report.seconds:.0f} s "
+        f"({report.seconds_per_sprite:.2f} s per sprite per worker) -> {out_dir}"
+    )
+    return 0
+
+
+def bucket_line(df: object) -> str:
+    """'small 41% | medium 30% | ...' for the boxes of a labels frame."""
+    import numpy as np
+
+    from posebowl.buckets import BUCKETS, size_bucket
+    from posebowl.format import BOX_COLUMNS
+
+    b = size_bucket(df[list(BOX_COLUMNS)].to_numpy())  # type: ignore[index]
+    return " | ".join(f"{k} {np.mean(b == k):.0%}" for k in BUCKETS)
+
+
+_SPRITES_OPT = click.option(
+    "--sprites",
+    "sprite_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Sprite folder with index.csv [default: the shipped pool].",
+)
+_SPLIT_OPT = click.option(
+    "--split",
+    type=click.Choice(["train", "heldout", "all"]),
+    default="train",
+    show_default=True,
+    help="Which designs: training ones, the held-out ones, or all.",
+)
+
+
+@command.command("images")
+@click.option("--n", "n", default=1000, show_default=True, help="Number of images.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder (images/, train_labels.csv, train_metadata.csv, submission_format.csv).",
+)
+@_SPLIT_OPT
+@click.option("--seed", default=0, show_default=True, help="Run seed (image i depends on it).")
+@click.option(
+    "--workers", default=None, type=int, help="Processes [default: all cores]; 1 = in-process."
+)
+@click.option(
+    "--image-format",
+    type=click.Choice(["png", "jpg"]),
+    default="png",
+    show_default=True,
+    help="png like the competition, or jpg (quality 95, faster to write and to load).",
+)
+@_SPRITES_OPT
+@click.option("--force", is_flag=True, help="Replace the images already in --out.")
+def images(
+    n: int,
+    out_dir: Path,
+    split: str,
+    seed: int,
+    workers: int | None,
+    image_format: str,
+    sprite_dir: Path | None,
+    force: bool,
+) -> int:
+    """Composite N images of spacecraft on procedural backgrounds, in the competition layout."""
+    import time
+
+    from posebowl.synth import dataset
+    from posebowl.synth.pool import SHIPPED_SPRITES
+
+    t0 = time.perf_counter()
+    with _progress() as bar:
+        job = bar.add_task("compositing images", total=n)
+        df = dataset.generate(
+            out_dir,
+            n,
+            split=split,
+            seed=seed,
+            workers=workers,
+            image_format=image_format,
+            sprite_dir=sprite_dir or SHIPPED_SPRITES,
+            force=force,
+            progress=lambda done, total: bar.update(job, completed=done),
+        )
+    dt = time.perf_counter() - t0
+    out.print(
+        f"{len(df)} images ({df['spacecraft_id'].nunique()} spacecraft) in {dt:.1f} s "
+        f"({len(df) / dt:.1f}/s) -> {out_dir}"
+    )
+    out.print(f"boxes: {bucket_line(df)}")
+    return 0
+
+
+@command.command("preview")
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("synth-preview.png"),
+    show_default=True,
+    help="The contact sheet PNG.",
+)
+@click.option("--n", "n", default=12, show_default=True, help="Images on the sheet.")
+@click.option("--cols", default=4, show_default=True, help="Columns of the grid.")
+@click.option(
+    "--from",
+    "from_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Show images of an existing data set (with train_labels.csv, or data/ + its labels) "
+    "instead of making new ones.",
+)
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Labels CSV for --from [default: its train_labels.csv, or data_labels/test_labels.csv].",
+)
+@_SPLIT_OPT
+@click.option("--seed", default=0, show_default=True, help="Run seed.")
+@_SPRITES_OPT
+def preview(
+    out_path: Path,
+    n: int,
+    cols: int,
+    from_dir: Path | None,
+    labels: Path | None,
+    split: str,
+    seed: int,
+    sprite_dir: Path | None,
+) -> int:
+    """Write a contact sheet: a grid of images with their boxes drawn."""
+    from posebowl.synth import preview as pv
+    from posebowl.synth.pool import SHIPPED_SPRITES
+
+    if from_dir is not None:
+        sheet = pv.sheet_from_folder(from_dir, labels, n=n, cols=cols, seed=seed)
+    else:
+        sheet = pv.sheet_from_synth(
+            n=n, cols=cols, split=split, seed=seed, sprite_dir=sprite_dir or SHIPPED_SPRITES
+        )
+    pv.write_sheet(out_path, sheet)
+    out.print(f"contact sheet -> {out_path}")
+    return 0

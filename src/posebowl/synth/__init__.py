@@ -1,0 +1,13 @@
+"""Synthetic Pose Bowl data: Blender-rendered spacecraft sprites composited onto backgrounds.
+
+Modules (none imports bpy except ``blender_worker``, which runs inside the Blender venv):
+
+    design          seeded spacecraft designs and views as plain data (numpy only)
+    sprites         the Blender venv, sprite tasks, workers, crops, the sprite index
+    blender_worker  the bpy script a worker process runs
+    pool            the sprite pool shipped in ``assets/sprites`` (and any other sprite folder)
+    backgrounds     procedural space / Earth-limb / full-Earth backgrounds
+    compose         place one sprite on one background, camera effects, the exact box
+    dataset         whole data sets in the competition layout (process pool), test samples
+    preview         contact sheets with boxes drawn
+"""
