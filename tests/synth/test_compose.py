@@ -43,14 +43,21 @@ def test_box_is_the_alpha_extent_at_identity():
     cy=st.floats(-200, H + 200),
 )
 def test_box_equals_visible_pixels(scale, angle, flip, cx, cy):
-    """On a black frame the pasted pixels are exactly where alpha > 0: the box is their extent."""
-    frame = np.zeros((H, W, 3), np.uint8)
+    """The box is the extent of every pixel the sprite changes (alpha > 0).
+
+    A faint edge pixel can leave a black frame black (its premultiplied colour rounds to 0) and
+    a pure-white one leaves a white frame white, so the changed pixels are the union of both.
+    """
+    black = np.zeros((H, W, 3), np.uint8)
+    white = np.full((H, W, 3), 255, np.uint8)
     warped = warp_sprite(SPRITE, Placement(scale, angle, flip, cx, cy), W, H)
     if warped is None:
         return
     canvas, x0, y0 = warped
-    box = paste(frame, canvas, x0, y0, (1.0, 1.0, 1.0))
-    visible = alpha_box(frame.max(axis=2))
+    box = paste(black, canvas, x0, y0, (1.0, 1.0, 1.0))
+    assert paste(white, canvas, x0, y0, (1.0, 1.0, 1.0)) == box
+    changed = (black.max(axis=2) > 0) | (white.min(axis=2) < 255)
+    visible = alpha_box(changed.astype(np.uint8))
     assert box == visible
     if box is not None:
         assert 0 <= box[0] < box[2] <= W and 0 <= box[1] < box[3] <= H
@@ -123,3 +130,14 @@ def test_bad_background_id():
 
     with pytest.raises(InputError, match="is not a background id"):
         parse_background_id("moon-1")
+
+
+def test_train_and_heldout_runs_never_share_image_ids():
+    from posebowl.synth.compose import make_image
+    from posebowl.synth.pool import SpritePool
+
+    train, heldout = SpritePool(split="train"), SpritePool(split="heldout")
+    ids_train = {make_image(train, 0, i, width=160, height=128).image_id for i in range(3)}
+    ids_held = {make_image(heldout, 0, i, width=160, height=128).image_id for i in range(3)}
+    assert not ids_train & ids_held
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids_train | ids_held)

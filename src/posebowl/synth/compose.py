@@ -8,6 +8,7 @@ by the frame edge is labelled by its visible part, and thin antennas count.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -58,8 +59,9 @@ def image_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 0xC0]))
 
 
-def _image_id(rng: np.random.Generator) -> str:
-    return rng.bytes(16).hex()
+def _image_id(rng: np.random.Generator, split: str) -> str:
+    """32 hex characters; the split is mixed in so train and held-out runs never share ids."""
+    return hashlib.blake2b(rng.bytes(16) + split.encode(), digest_size=16).hexdigest()
 
 
 def sample_long_side(rng: np.random.Generator) -> float:
@@ -250,7 +252,7 @@ def make_image(
 ) -> SynthImage:
     """Image ``index`` of the run ``seed``: background, one sprite, camera effects, its box."""
     rng = image_rng(seed, index)
-    image_id = _image_id(rng)
+    image_id = _image_id(rng, pool.split)
     kind = str(rng.choice(backgrounds.KINDS, p=backgrounds.KIND_WEIGHTS))
     bg_id = backgrounds.background_id(kind, int(rng.integers(0, n_backgrounds)))
     frame = backgrounds.render_background(bg_id, width, height)

@@ -53,6 +53,7 @@ class SpritePool:
         if split not in SPLITS:
             raise InputError(f"Unknown split {split!r}.", f"Use one of {', '.join(SPLITS)}.")
         self.sprite_dir = Path(sprite_dir)
+        self.split = split
         index = read_index(self.sprite_dir)
         if split == "train":
             index = index[~index["held_out"]]
