@@ -98,19 +98,22 @@ def infer_ms(bm, model_dir: Path, folder: LabelledFolder, size: int, threads: in
     return 1000 * statistics.median(times), eng.name
 
 
-def end_to_end(model_dir: Path, folder: LabelledFolder, size: int, threads: int, engine, tmp):
-    data = tmp / f"data{size}"
+def end_to_end(
+    model_dir: Path, folder: LabelledFolder, size: int, threads: int, engine, tmp, flip: bool
+):
+    data = tmp / f"data{size}{'flip' if flip else ''}"
     data.mkdir()
     (data / "images").symlink_to((folder.root / "images").resolve())
     fmt = folder.labels.copy()
     fmt[["xmin", "ymin", "xmax", "ymax"]] = 0
     fmt.to_csv(data / "submission_format.csv", index=False)
-    sub = tmp / f"submission{size}.csv"
+    sub = tmp / f"submission{size}{'flip' if flip else ''}.csv"
     env = dict(
         os.environ,
         POSEBOWL_MODEL_DIR=str(model_dir),
         POSEBOWL_IMGSZ=str(size),
         POSEBOWL_THREADS=str(threads),
+        POSEBOWL_FLIP_TTA="1" if flip else "0",
     )
     if engine:
         env["POSEBOWL_ENGINE"] = engine
@@ -150,6 +153,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="Default: main.py's own choice.")
     ap.add_argument("--engine", choices=["openvino", "onnxruntime"], default=None)
     ap.add_argument("--limit", type=int, default=None, help="Use the first N images only.")
+    ap.add_argument(
+        "--flip", default="off", help="Flip TTA modes to run: off, on or off,on (2 inferences)."
+    )
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
     if args.cpus:
@@ -163,46 +169,57 @@ def main() -> None:
         folder = subset(read_labelled_folder(args.data_dir), args.limit, tmp)
         cv2.setNumThreads(1)
         dec = decode_ms(folder)
+        modes = [m.strip() == "on" for m in args.flip.split(",")]
         for size in (int(s) for s in args.sizes.split(",")):
             inf, engine_name = infer_ms(bm, model_dir, folder, size, threads, args.engine)
-            e2e = end_to_end(model_dir, folder, size, threads, args.engine, tmp)
-            ev = evaluate_predictions(e2e.pop("predictions"), folder, e2e["fallbacks"])
-            bound = dec + inf
-            rows.append(
-                {
-                    "size": size,
-                    "engine": engine_name,
-                    "threads": threads,
-                    "images": len(folder),
-                    "decode_ms": round(dec, 1),
-                    "infer_ms": round(inf, 1),
-                    "bound_ms": round(bound, 1),
-                    "e2e_ms": round(e2e["loop_ms_per_image"], 1),
-                    "e2e_images_per_s": round(1000 / e2e["loop_ms_per_image"], 2),
-                    "ratio_bound_over_e2e": round(bound / e2e["loop_ms_per_image"], 3),
-                    "wall_s": round(e2e["wall_s"], 1),
-                    "peak_rss_mb": round(e2e["peak_rss_mb"], 0),
-                    "iou": round(ev.score, 4),
-                    "iou_by_bucket": {k: round(v, 4) for k, v in ev.by_bucket["mean"].items()},
-                    "fallbacks": e2e["fallbacks"],
-                }
-            )
+            for flip in modes:
+                e2e = end_to_end(model_dir, folder, size, threads, args.engine, tmp, flip)
+                ev = evaluate_predictions(e2e.pop("predictions"), folder, e2e["fallbacks"])
+                bound = dec + inf * (2 if flip else 1)
+                rows.append(row(size, flip, engine_name, threads, folder, dec, inf, bound, e2e, ev))
+    _print(rows)
+    if args.json:
+        cpus = sorted(os.sched_getaffinity(0))
+        args.json.write_text(json.dumps({"cpus": cpus, "rows": rows}, indent=2) + "\n")
+
+
+def row(size, flip, engine_name, threads, folder, dec, inf, bound, e2e, ev) -> dict:
+    return {
+        "size": size,
+        "flip_tta": flip,
+        "engine": engine_name,
+        "threads": threads,
+        "images": len(folder),
+        "decode_ms": round(dec, 1),
+        "infer_ms": round(inf, 1),
+        "bound_ms": round(bound, 1),
+        "e2e_ms": round(e2e["loop_ms_per_image"], 1),
+        "e2e_images_per_s": round(1000 / e2e["loop_ms_per_image"], 2),
+        "ratio_bound_over_e2e": round(bound / e2e["loop_ms_per_image"], 3),
+        "wall_s": round(e2e["wall_s"], 1),
+        "peak_rss_mb": round(e2e["peak_rss_mb"], 0),
+        "iou": round(ev.score, 4),
+        "iou_by_bucket": {k: round(v, 4) for k, v in ev.by_bucket["mean"].items()},
+        "fallbacks": e2e["fallbacks"],
+    }
+
+
+def _print(rows: list[dict]) -> None:
     cpus = sorted(os.sched_getaffinity(0))
     machine = platform.processor() or platform.machine()
     print(f"machine: {machine}, CPUs {cpus}, Python {platform.python_version()}")
     print(
-        f"{'size':>5} {'decode':>7} {'infer':>7} {'bound':>7} {'e2e':>7} {'img/s':>6} "
+        f"{'size':>5} {'flip':>4} {'decode':>7} {'infer':>7} {'bound':>7} {'e2e':>7} {'img/s':>6} "
         f"{'ratio':>6} {'RSS MB':>7} {'IoU':>6}  by bucket"
     )
     for r in rows:
         print(
-            f"{r['size']:>5} {r['decode_ms']:>7} {r['infer_ms']:>7} {r['bound_ms']:>7} "
+            f"{r['size']:>5} {'on' if r['flip_tta'] else 'off':>4} {r['decode_ms']:>7} "
+            f"{r['infer_ms']:>7} {r['bound_ms']:>7} "
             f"{r['e2e_ms']:>7} {r['e2e_images_per_s']:>6} {r['ratio_bound_over_e2e']:>6} "
             f"{r['peak_rss_mb']:>7} {r['iou']:>6}  {r['iou_by_bucket']}"
         )
-    print(f"(ms/image; {rows[0]['engine'] if rows else ''}, {threads} threads)")
-    if args.json:
-        args.json.write_text(json.dumps({"cpus": cpus, "rows": rows}, indent=2) + "\n")
+    print(f"(ms/image; {rows[0]['engine']}, {rows[0]['threads']} threads)" if rows else "(no rows)")
 
 
 if __name__ == "__main__":

@@ -140,3 +140,29 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "no model in" in proc.stderr and "make train-benchmark" in proc.stderr
     assert not (tmp_path / "sub.csv").exists()
+
+
+def test_fused_box_averages_overlapping_candidates_by_score() -> None:
+    # two strong overlapping candidates and a far, weaker one that must not be averaged in
+    out = _head([(100, 100, 40, 40), (104, 100, 40, 40), (300, 300, 40, 40)], [0.8, 0.4, 0.7])
+    box, score = bm.fused_box(out, 0.01)
+    assert score == pytest.approx(0.8)
+    cx = (100 * 0.8 + 104 * 0.4) / 1.2
+    np.testing.assert_allclose(box, [cx - 20, 80, cx + 20, 120], rtol=1e-6)
+
+
+def test_flip_tta_mirrors_the_flipped_box_back() -> None:
+    lb = bm.Letterbox.for_frame(1280, 1024, 640)  # 640x512, no padding: scale 0.5
+    plain = _head([(100, 200, 40, 20)], [0.9])
+    mirrored = _head([(lb.width - 110, 200, 40, 20)], [0.9])  # sees the object 10 px further
+    box, _ = bm.top_box(plain, lb, 1280, 1024, 0.01, flipped=mirrored)
+    # plain box x 80..120, mirrored back 90..130: the average is 85..125, then / 0.5
+    np.testing.assert_allclose(box, [170, 380, 250, 420], rtol=1e-6)
+
+
+def test_flip_tta_config_and_env(tmp_path, monkeypatch) -> None:
+    (tmp_path / "config.json").write_text('{"imgsz": 800, "flip_tta": true}')
+    cfg = bm.load_config(tmp_path)
+    assert cfg.imgsz == 800 and cfg.flip_tta
+    monkeypatch.setenv("POSEBOWL_FLIP_TTA", "0")
+    assert not bm.load_config(tmp_path).flip_tta

@@ -170,10 +170,16 @@ def dataset_command(
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--imgsz", default=1280, show_default=True, help="Benchmark letterbox size.")
 @click.option("--formats", default="onnx,openvino", show_default=True)
-def export_command(weights: Path, folder: Path, imgsz: int, formats: str) -> int:
+@click.option(
+    "--flip-tta/--no-flip-tta",
+    default=False,
+    show_default=True,
+    help="Also run the mirrored frame and average the boxes (2x inference, better IoU).",
+)
+def export_command(weights: Path, folder: Path, imgsz: int, formats: str, flip_tta: bool) -> int:
     """Export WEIGHTS (.pt) to FOLDER: model.onnx, model.xml/.bin and config.json."""
     result = ex.export_benchmark_model(
-        weights, folder, imgsz, tuple(f.strip() for f in formats.split(","))
+        weights, folder, imgsz, tuple(f.strip() for f in formats.split(",")), flip_tta=flip_tta
     )
     files = sorted(p.name for p in result.folder.iterdir())
     console.print(f"[green]✓[/] exported to {result.folder}: {', '.join(files)}")

@@ -37,6 +37,7 @@ class BenchmarkConfig:
     min_score: float = 0.01
     fallback_box: tuple[int, int, int, int] = FALLBACK_BOX
     frame: tuple[int, int] = (FRAME_WIDTH, FRAME_HEIGHT)
+    flip_tta: bool = False
     trained: dict[str, object] = field(default_factory=dict)
 
     def write(self, folder: Path) -> Path:
@@ -138,6 +139,7 @@ def export_benchmark_model(
     formats: Sequence[str] = FORMATS,
     trained: dict[str, object] | None = None,
     onnx_fp16: bool = True,
+    flip_tta: bool = False,
 ) -> ExportResult:
     """Write ``model.onnx`` (+ ``model.xml``/``.bin``) and ``config.json`` into ``folder``.
 
@@ -158,5 +160,6 @@ def export_benchmark_model(
         xml = onnx_to_openvino(onnx_path, folder / "model.xml")
     if onnx_fp16:
         onnx_weights_to_fp16(onnx_path, onnx_path)
-    config = BenchmarkConfig(imgsz=imgsz, trained=dict(trained or {})).write(folder)
+    config = BenchmarkConfig(imgsz=imgsz, flip_tta=flip_tta, trained=dict(trained or {}))
+    config = config.write(folder)
     return ExportResult(folder, onnx_path, xml, config)
