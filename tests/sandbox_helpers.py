@@ -89,15 +89,17 @@ def snapshot(folder: Path) -> dict[str, tuple[str, int, int]]:
     return out
 
 
-def sandbox_processes() -> list[int]:
-    """Live processes that were started inside a sandbox (they carry its environment)."""
+def sandbox_processes(run_id: str | None = None) -> list[int]:
+    """Live processes started inside a sandbox (they carry its environment); with ``run_id``,
+    only those of that run (other test runs on the machine may be going on at the same time)."""
+    marker = SANDBOX_ENV_MARKER if run_id is None else f"POSEBOWL_RUN_ID={run_id}".encode()
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
         try:
             with open(f"/proc/{entry.name}/environ", "rb") as f:
-                if SANDBOX_ENV_MARKER in f.read():
+                if marker in f.read():
                     found.append(int(entry.name))
         except OSError:
             continue
@@ -182,5 +184,5 @@ def run_zip(
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == verdict.status.value
     assert snapshot(data) == before, "the data folder changed"
-    assert sandbox_processes() == [], "a sandboxed process is still running"
+    assert sandbox_processes(result["run_id"]) == [], "a sandboxed process is still running"
     return Outcome(verdict, (out / "log.txt").read_text(), result, out)

@@ -220,22 +220,16 @@ def test_sleep_past_the_time_limit(tmp_path, data):
 
 
 def test_timeout_is_polite_first_then_kills(tmp_path, data):
-    polite = """python - <<'EOF'
-import signal, sys, time
-def bye(*_):
-    print("got SIGTERM, saving", flush=True)
-    sys.exit(3)
-signal.signal(signal.SIGTERM, bye)
-time.sleep(60)
-EOF
+    # A shell trap is in place within milliseconds, so a loaded machine cannot make the limit
+    # expire before the handler exists (a Python handler could miss it).
+    polite = """trap 'echo "got SIGTERM, saving"; exit 3' TERM
+sleep 60 &
+wait
 """
     o = run_zip(tmp_path, zip_of(tmp_path, polite), data, limits=fast_limits(time_limit_s=2))
     assert o.verdict.status is Status.TIMEOUT and "got SIGTERM, saving" in o.log, o.log
-    stubborn = """python - <<'EOF'
-import signal, time
-signal.signal(signal.SIGTERM, signal.SIG_IGN)
-time.sleep(60)
-EOF
+    stubborn = """trap '' TERM
+sleep 60
 """
     tmp2 = tmp_path / "2"
     tmp2.mkdir()

@@ -20,6 +20,7 @@ import os
 import shutil
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -285,6 +286,8 @@ class Verdict:
     started_at: str = ""
     finished_at: str = ""
     notes: list[str] = field(default_factory=list)
+    # Set in the sandbox's environment as POSEBOWL_RUN_ID: ties processes and logs to one run.
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def process_exit_code(self) -> int:
@@ -295,6 +298,7 @@ class Verdict:
         return {
             "status": self.status.value,
             "message": self.message,
+            "run_id": self.run_id,
             "posebowl_exit_code": self.process_exit_code,
             "exit_code": self.exit_code,
             "score": self.score,
@@ -475,7 +479,7 @@ def run_submission(
             command=("sh", ENTRYPOINT),
             cwd=WORKDIR,
             limits=limits,
-            env=SANDBOX_ENV,
+            env={**SANDBOX_ENV, "POSEBOWL_RUN_ID": verdict.run_id},
             runtime=runtime,
         )
         for k, v in _limit_lines(limits):
