@@ -31,3 +31,10 @@ def tiny_data(tmp_path: Path) -> Path:
         (data / "images" / f"{i}.png").write_bytes(b"")
     boxes_frame(ids, [(0, 0, 0, 0)] * 5).to_csv(data / "submission_format.csv", index=False)
     return data
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's POSEBOWL_ENGINE / POSEBOWL_IMAGE must not change what the tests run."""
+    monkeypatch.delenv("POSEBOWL_ENGINE", raising=False)
+    monkeypatch.delenv("POSEBOWL_IMAGE", raising=False)
