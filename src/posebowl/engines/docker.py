@@ -79,6 +79,7 @@ READ_CHUNK = 1 << 16
 TAIL_BYTES = 4096  # of the output, kept to explain a container that never started
 STOP_SLACK_S = 5.0  # after `docker stop -t GRACE` had its time: `docker kill`
 POLL_S = 1.0  # how often the container's cgroup is read (peak memory, OOM kills, CPU time)
+OBSERVE_TRIES = 30  # docker inspect calls to find the running container's cgroup, at most
 INFERRED_OOM_SHARE = 0.9  # exit 137 with the peak at >= 90% of the limit counts as out of memory
 
 
@@ -413,6 +414,7 @@ class DockerEngine:
         tail_size = 0
         observer: cgroups.Cgroup | None | bool = True  # True: not found yet; None: given up
         next_poll = start
+        tries = 0
         peak: int | None = None
         cpu_s: float | None = None
         oom_seen = 0
@@ -454,7 +456,8 @@ class DockerEngine:
                 if now >= next_poll:
                     next_poll = now + POLL_S
                     if observer is True:
-                        observer = self._observe(name)
+                        tries += 1
+                        observer = self._observe(name) if tries <= OBSERVE_TRIES else None
                     if isinstance(observer, cgroups.Cgroup):
                         u = observer.usage()
                         if u.peak_memory_bytes is not None:
