@@ -65,16 +65,30 @@ if [ $# -eq 0 ]; then
   set -- sh main.sh
 fi
 
+count_others() {  # n = how many processes but the init and this script are left (no subshell)
+  n=0
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    [ "$p" = 1 ] || [ "$p" = "$$" ] || n=$((n + 1))
+  done
+}
+
+# The time limit's polite SIGTERM reaches every process at once. This script must outlive
+# main.sh's processes, or its exit would end the sandbox (and them) before they can act on it:
+# it notes the signal, then waits for them (the host sends SIGKILL after the grace period).
+terminated=no
+trap 'terminated=yes' TERM
 say "running: $*"
 "$@"
 rc=$?
+if [ "$terminated" = yes ] && [ "$standalone" = no ]; then
+  count_others
+  while [ "$n" -gt 0 ]; do sleep 0.1; count_others; done
+fi
 
 n=0
 # (standalone, the tee and the shells around this one are not left-overs: nothing to count)
-[ "$standalone" = yes ] || for d in /proc/[0-9]*; do
-  p=${d#/proc/}
-  [ "$p" = 1 ] || [ "$p" = "$$" ] || n=$((n + 1))
-done
+[ "$standalone" = yes ] || count_others
 if [ "$n" -gt 0 ]; then
   say "background-processes $n (left running by the submission; killed now)"
 fi
