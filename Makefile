@@ -16,10 +16,16 @@ LABELS ?=
 SMOKE ?=
 # What makes the demo's data folder (data/ + data_labels/test_labels.csv).
 DEMO_DATA ?= $(POSEBOWL) data sample --force --out $(DATA_DIR)
+# The sandbox engine: bwrap, docker or auto (empty: $$POSEBOWL_ENGINE, else auto). With
+# ENGINE=docker, `make build` builds the runtime image IMAGE instead of .runtime/venv.
+ENGINE ?=
+IMAGE ?= $(or $(POSEBOWL_IMAGE),posebowl-runtime:local)
+export POSEBOWL_IMAGE := $(IMAGE)
+ENGINE_ARGS = $(if $(ENGINE),--engine $(ENGINE))
 
 .PHONY: help install system-deps test lint pack-example pack-submission repack-example \
-        repack-submission clean build lock test-container interact-container test-submission demo \
-        install-train train-benchmark pack-benchmark blender-venv sample-data
+        repack-submission clean build pull lock test-container interact-container test-submission \
+        demo install-train train-benchmark pack-benchmark blender-venv sample-data
 
 help:  ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sort | \
@@ -37,28 +43,33 @@ install: $(STAMP) system-deps  ## create .venv and install posebowl with its dev
 system-deps:  ## install Debian packages the sandbox and tests need (as root), or say how
 	@bash scripts/system-deps.sh
 
-lint: $(STAMP)  ## ruff
+lint: $(STAMP)  ## ruff, and hadolint on runtime/Dockerfile
 	$(BIN)/ruff check src tests scripts example_src example_benchmark benchmarks
 	$(BIN)/ruff format --check -q src tests scripts example_src example_benchmark benchmarks
+	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint runtime/Dockerfile && echo "hadolint: runtime/Dockerfile ok"; \
+	  else echo "hadolint is not installed (its wheel is Linux x86_64 only): runtime/Dockerfile not linted"; fi
 
 test: install lint build blender-venv  ## install what is needed, then run ruff and the tests
 	$(BIN)/pytest -q
 
-build: $(STAMP)  ## build the runtime venv .runtime/venv from runtime/requirements.txt (no-op if current)
-	$(POSEBOWL) runtime build
+build: $(STAMP)  ## build the runtime venv from runtime/requirements.txt (ENGINE=docker: the image IMAGE)
+	$(POSEBOWL) runtime build --engine $(if $(filter docker,$(ENGINE)),docker --image $(IMAGE),bwrap)
+
+pull: $(STAMP)  ## pull a published runtime image: make pull IMAGE=registry/name:tag (needs the network)
+	$(POSEBOWL) runtime pull --image $(IMAGE)
 
 lock: $(STAMP)  ## re-resolve runtime/requirements.in into the pinned lock (needs PyPI)
 	$(POSEBOWL) runtime lock
 
 test-container: build  ## import every runtime package inside the sandbox
-	$(POSEBOWL) runtime test
+	$(POSEBOWL) runtime test $(ENGINE_ARGS)
 
 interact-container: build  ## bash in the sandbox (network on), with $(DATA_DIR) and the zip if packed
-	$(POSEBOWL) shell $(if $(wildcard $(DATA_DIR)/submission_format.csv),--data $(DATA_DIR)) \
+	$(POSEBOWL) shell $(ENGINE_ARGS) $(if $(wildcard $(DATA_DIR)/submission_format.csv),--data $(DATA_DIR)) \
 	  $(if $(wildcard $(SUBMISSION_ZIP)),--zip $(SUBMISSION_ZIP))
 
 test-submission: build  ## run submission/submission.zip in the sandbox (SMOKE=N, LABELS=FILE)
-	$(POSEBOWL) run $(SUBMISSION_ZIP) --data $(DATA_DIR) $(if $(SMOKE),--smoke $(SMOKE)) \
+	$(POSEBOWL) run $(SUBMISSION_ZIP) --data $(DATA_DIR) $(ENGINE_ARGS) $(if $(SMOKE),--smoke $(SMOKE)) \
 	  $(if $(LABELS),--labels $(LABELS))
 
 demo: install build  ## make a small data set, pack the quickstart, run it in the sandbox, validate

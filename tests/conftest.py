@@ -43,3 +43,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if item.get_closest_marker("train") is not None:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _no_engine_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's POSEBOWL_ENGINE / POSEBOWL_IMAGE must not change what the tests run."""
+    monkeypatch.delenv("POSEBOWL_ENGINE", raising=False)
+    monkeypatch.delenv("POSEBOWL_IMAGE", raising=False)

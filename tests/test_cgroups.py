@@ -128,3 +128,43 @@ def test_no_cgroup_filesystem_at_all():
     assert cg.enforced["memory"].how == "no cgroup filesystem is mounted"
     cg.join_self()  # nothing to join: a no-op
     cg.close()
+
+
+CONTAINER = "ab12" * 16
+V2_MOUNTINFO = "40 22 0:30 / {root} rw,nosuid - cgroup2 cgroup2 rw\n"
+
+
+def test_of_process_finds_a_v1_containers_cgroups_and_reads_them(tmp_path):
+    path = f"/docker/{CONTAINER}"
+    proc = f"4:memory:{path}\n3:pids:{path}\n2:cpu,cpuacct:{path}\n1:name=systemd:/\n"
+    cg = cgroups.of_process(1, CONTAINER, V1_MOUNTINFO.format(root=tmp_path), proc)
+    assert cg is not None and cg.version == 1
+    assert cg.dirs == {
+        "memory": tmp_path / "memory" / path.lstrip("/"),
+        "pids": tmp_path / "pids" / path.lstrip("/"),
+        "cpuacct": tmp_path / "cpu,cpuacct" / path.lstrip("/"),
+    }
+    cg.dirs["memory"].mkdir(parents=True)
+    (cg.dirs["memory"] / "memory.max_usage_in_bytes").write_text("4096\n")
+    assert cg.usage().peak_memory_bytes == 4096
+
+
+def test_of_process_finds_a_v2_containers_cgroup(tmp_path):
+    path = f"/system.slice/docker-{CONTAINER}.scope"
+    cg = cgroups.of_process(1, CONTAINER, V2_MOUNTINFO.format(root=tmp_path), f"0::{path}\n")
+    assert cg is not None and cg.version == 2
+    d = tmp_path / path.lstrip("/")
+    assert set(cg.dirs.values()) == {d}
+    d.mkdir(parents=True)
+    (d / "memory.peak").write_text("8192\n")
+    (d / "memory.events").write_text("oom 1\noom_kill 1\n")
+    u = cg.usage()
+    assert (u.peak_memory_bytes, u.oom_kills) == (8192, 1)
+
+
+@pytest.mark.parametrize("must_contain", ["", "ffff" * 16])
+def test_of_process_never_takes_a_cgroup_that_is_not_the_containers(tmp_path, must_contain):
+    v1 = f"4:memory:/docker/{CONTAINER}\n3:pids:/\n2:cpu,cpuacct:/\n"
+    assert cgroups.of_process(1, must_contain, V1_MOUNTINFO.format(root=tmp_path), v1) is None
+    v2 = "0::/user.slice\n"
+    assert cgroups.of_process(1, must_contain, V2_MOUNTINFO.format(root=tmp_path), v2) is None

@@ -10,7 +10,8 @@ import click
 
 from posebowl import limits as limits_mod
 from posebowl import runtime_env
-from posebowl.engines import ENGINES
+from posebowl.engines import ENGINE_ENV, ENGINES
+from posebowl.engines.base import Engine
 from posebowl.limits import Limits
 from posebowl.runtime_env import Runtime
 
@@ -34,7 +35,9 @@ def limit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Choice(["auto", *sorted(ENGINES)]),
             default="auto",
             show_default=True,
-            help="The isolation backend.",
+            envvar=ENGINE_ENV,
+            help=f"The isolation backend (or set {ENGINE_ENV}); auto: bwrap when it works, "
+            "else docker when a daemon answers.",
         ),
         click.option(
             "--runtime",
@@ -63,7 +66,10 @@ def build_limits(
     )
 
 
-def resolve_runtime(runtime_dir: Path | None) -> Runtime:
+def resolve_runtime(runtime_dir: Path | None, engine: Engine | None = None) -> Runtime | None:
+    """The runtime venv for engines that use the host's (None for docker: its image has one)."""
+    if engine is not None and not engine.needs_runtime_venv:
+        return None
     if runtime_dir is not None:
         return runtime_env.runtime_from_venv(runtime_dir)
     return runtime_env.locate(runtime_env.find_project())

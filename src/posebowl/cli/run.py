@@ -6,11 +6,17 @@ import sys
 from pathlib import Path
 
 import click
+import pandas as pd
 
-from posebowl import engines, runner
+from posebowl import engines, format, runner
 from posebowl.cli._render import err, out, print_json
 from posebowl.cli._sandbox import build_limits, limit_options, resolve_runtime
+from posebowl.cli.report import print_summary
 from posebowl.engines.base import EXIT_CODES, Status
+from posebowl.errors import InputError, PoseBowlError
+from posebowl.report import ReportResult, build_report
+
+REPORT_DIR = "report"  # inside the output folder, unless --report-dir
 
 _STYLE = {Status.SUCCESS: "bold green"}
 
@@ -54,6 +60,23 @@ _CODES = "\n".join(f"  {code:>3}  {status.value}" for status, code in EXIT_CODES
     help="Score the output against these labels (read on the host, after the run).",
 )
 @click.option("--smoke", type=click.IntRange(min=1), help="Run on the first N images only.")
+@click.option(
+    "--report",
+    "with_report",
+    is_flag=True,
+    help="After a successful run, write the evaluation report (needs --labels).",
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help=f"Where the report goes (implies --report) [default: OUT/{REPORT_DIR}].",
+)
+@click.option(
+    "--metadata",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The report's image_id,spacecraft_id,background_id table [default: the labels' "
+    "X_metadata.csv or metadata.csv beside them, if there].",
+)
 @limit_options
 @click.option("--json", "as_json", is_flag=True, help="Print result.json on stdout at the end.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not stream the output (log.txt has it).")
@@ -63,6 +86,9 @@ def command(
     output_dir: Path | None,
     labels: Path | None,
     smoke: int | None,
+    with_report: bool,
+    report_dir: Path | None,
+    metadata: Path | None,
     profile: str,
     time_limit: str | None,
     memory: str | None,
@@ -79,19 +105,23 @@ def command(
     runs from the unzipped submission, then submission.csv gets the platform's checks. The
     output streams here and to log.txt (timestamped); the verdict goes to result.json.
     """
+    with_report = with_report or report_dir is not None
+    if with_report and labels is None:
+        raise click.UsageError("--report needs --labels (the true boxes to compare with).")
     lim = build_limits(profile, time_limit, memory, cpus, pids)
     eng = engines.select(engine)
-    runtime = resolve_runtime(runtime_dir)
+    runtime = resolve_runtime(runtime_dir, eng)
     stream = sys.stderr if as_json else sys.stdout
 
     def echo(line: str) -> None:
         stream.write(line + "\n")
         stream.flush()
 
+    output_dir = output_dir if output_dir is not None else zip_path.parent
     verdict = runner.run_submission(
         zip_path,
         data_dir,
-        output_dir if output_dir is not None else zip_path.parent,
+        output_dir,
         eng,
         lim,
         runtime,
@@ -100,8 +130,22 @@ def command(
         smoke=smoke,
         echo=None if quiet else echo,
     )
+    report: ReportResult | None = None
+    report_error: str | None = None
+    if with_report and labels is not None:
+        try:
+            report = _report(verdict, labels, metadata, report_dir or output_dir / REPORT_DIR)
+        except PoseBowlError as exc:
+            report_error = exc.message + (f" {exc.fix}" if exc.fix else "")
     if as_json:
-        print_json(verdict.to_dict())
+        data = verdict.to_dict()
+        if with_report:
+            data["report"] = (
+                {"path": str(report.path), "score": report.score, "scored": report.scored}
+                if report is not None
+                else {"error": report_error}
+            )
+        print_json(data)
         return verdict.process_exit_code
     style = _STYLE.get(verdict.status, "bold red")
     con = out if verdict.status is Status.SUCCESS else err
@@ -123,4 +167,56 @@ def command(
         err.print(f"  [yellow]not scored:[/] {verdict.score_error}")
     where = verdict.output_dir
     con.print(f"  {where / runner.LOG_NAME}, {where / runner.RESULT_NAME}")
+    if report is not None:
+        print_summary(report)
+    elif report_error:
+        err.print(f"  [yellow]no report:[/] {report_error}")
     return verdict.process_exit_code
+
+
+def find_metadata(labels: Path) -> Path | None:
+    """The metadata table beside ``labels``: X_metadata.csv for X_labels.csv, or metadata.csv.
+
+    ``posebowl data sample`` writes data_labels/test_labels.csv and test_metadata.csv.
+    """
+    names = []
+    if "labels" in labels.name:
+        names.append(labels.name.replace("labels", "metadata"))
+    names.append("metadata.csv")
+    for name in names:
+        candidate = labels.parent / name
+        if candidate.is_file() and candidate != labels:
+            return candidate
+    return None
+
+
+def _report(
+    verdict: runner.Verdict, labels: Path, metadata: Path | None, report_dir: Path
+) -> ReportResult:
+    """The evaluation report of a successful run (its submission.csv against ``labels``)."""
+    if verdict.status is not Status.SUCCESS:
+        raise InputError(
+            f"the run ended {verdict.status.value}, so there is no valid submission.csv to "
+            "report on.",
+            "Fix the run first.",
+        )
+    pred = verdict.output_dir / runner.SUBMISSION_CSV
+    if metadata is None:
+        metadata = find_metadata(labels)
+    if verdict.smoke is not None:
+        # only the images the run saw: the labels of the others are not "missed"
+        key = format.INDEX_COLUMN
+        seen = pd.read_csv(pred, usecols=[key], dtype=str)[key]
+        truth = pd.read_csv(labels, dtype={key: str})
+        report_dir.mkdir(parents=True, exist_ok=True)
+        subset = report_dir / f"labels_first_{verdict.smoke}.csv"
+        truth[truth[key].isin(set(seen))].to_csv(subset, index=False)
+        labels = subset
+    with err.status("Writing the evaluation report ..."):
+        return build_report(
+            pred,
+            labels,
+            verdict.data_dir / runner.IMAGES_NAME,
+            report_dir,
+            metadata=metadata,
+        )

@@ -9,7 +9,9 @@ import click
 
 from posebowl import engines, limits, runner, runtime_env
 from posebowl.cli._render import err, out
+from posebowl.engines import docker
 from posebowl.engines.base import Bind
+from posebowl.errors import InputError
 
 TESTS_IN_SANDBOX = "/opt/posebowl/runtime-tests"
 
@@ -26,9 +28,23 @@ _project_option = click.option(
 )
 
 
+_image_option = click.option(
+    "--image",
+    default=docker.DEFAULT_IMAGE,
+    show_default=True,
+    envvar=docker.IMAGE_ENV,
+    help=f"The runtime image's name (or set {docker.IMAGE_ENV}).",
+)
+
+
+def _echo(line: str) -> None:
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 @click.group("runtime")
 def command() -> None:
-    """Lock, build and test the runtime environment (what a submission may import)."""
+    """Lock, build, pull and test the runtime environment (what a submission may import)."""
 
 
 @command.command("lock")
@@ -63,13 +79,46 @@ def lock_cmd(project_dir: Path | None, group: str | None, upgrade: bool, check: 
     help="Also install an optional group (e.g. torch: ~6 GB, see runtime/README).",
 )
 @click.option("--force", is_flag=True, help="Delete and rebuild the venv from scratch.")
-def build_cmd(project_dir: Path | None, groups: tuple[str, ...], force: bool) -> int:
-    """Create .runtime/venv from the lock (does nothing when the lock has not changed)."""
+@click.option(
+    "--engine",
+    type=click.Choice(["auto", *sorted(engines.ENGINES)]),
+    default="auto",
+    show_default=True,
+    envvar=engines.ENGINE_ENV,
+    help="docker: build the runtime image instead of the venv (auto and bwrap: the venv).",
+)
+@_image_option
+def build_cmd(
+    project_dir: Path | None, groups: tuple[str, ...], force: bool, engine: str, image: str
+) -> int:
+    """Create .runtime/venv from the lock (does nothing when the lock has not changed).
+
+    With --engine docker, build the runtime image from runtime/Dockerfile and the same lock.
+    """
     project = _project(project_dir)
+    if engine == "docker":
+        if groups:
+            raise InputError(
+                "Optional groups (--with) are not built into the Docker image.",
+                "Use the bwrap engine for them, or add the group's lock to runtime/Dockerfile.",
+            )
+        err.print(f"Building the Docker image {image} from {docker.DOCKERFILE} ...")
+        docker.build_image(project.root, image, echo=_echo)
+        out.print(f"[green]✓[/] image {image} built from runtime/requirements.txt")
+        return 0
     with err.status(f"Building the runtime in {project.venv} (a minute on first build) ..."):
         res = runtime_env.build(project, groups, force=force)
     what = "built" if res.changed else "up to date (the lock has not changed)"
     out.print(f"[green]✓[/] runtime {what}: {res.venv}")
+    return 0
+
+
+@command.command("pull")
+@_image_option
+def pull_cmd(image: str) -> int:
+    """Pull a published runtime image (needs the network; offline, see the message)."""
+    docker.pull_image(image, echo=_echo)
+    out.print(f"[green]✓[/] pulled {image}; runs use it when POSEBOWL_IMAGE={image}")
     return 0
 
 
@@ -80,14 +129,16 @@ def build_cmd(project_dir: Path | None, groups: tuple[str, ...], force: bool) ->
     type=click.Choice(["auto", *sorted(engines.ENGINES)]),
     default="auto",
     show_default=True,
+    envvar=engines.ENGINE_ENV,
 )
 def test_cmd(project_dir: Path | None, engine: str) -> int:
     """Import every runtime package inside the sandbox (runtime/tests, with pytest)."""
     project = _project(project_dir)
-    runtime = runtime_env.locate(project)
+    eng = engines.select(engine)
+    runtime = runtime_env.locate(project) if eng.needs_runtime_venv else None
     result = runner.run_command(
         ("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", TESTS_IN_SANDBOX),
-        engines.select(engine),
+        eng,
         limits.profile(),
         runtime,
         network=False,

@@ -53,11 +53,12 @@ def command(
     lim = build_limits(profile, time_limit, memory, cpus, pids)
     if time_limit is None:
         lim = lim.with_overrides(time_limit_s=30 * 24 * 3600.0)
+    eng = engines.select(engine)
     result = runner.run_command(
         cmd or ("bash", "-i"),
-        engines.select(engine),
+        eng,
         lim,
-        resolve_runtime(runtime_dir),
+        resolve_runtime(runtime_dir, eng),
         data_dir=data_dir,
         zip_path=zip_path,
         network=network,

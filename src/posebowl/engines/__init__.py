@@ -1,8 +1,10 @@
 """Isolation engines: a registry by name and the automatic choice.
 
 Each engine implements :class:`posebowl.engines.base.Engine`. ``select("auto")`` returns the
-first engine in :data:`AUTO_ORDER` whose ``health_check`` passes, and fails closed (SetupError
-with every engine's reason) when none does: a submission is never run unsandboxed.
+first engine in :data:`AUTO_ORDER` whose ``health_check`` passes (bwrap when it can make its
+namespaces, else docker when a daemon answers), and fails closed (SetupError with every engine's
+reason) when none does: a submission is never run unsandboxed. The command line takes the name
+from ``--engine`` or the environment variable :data:`ENGINE_ENV`.
 """
 
 from __future__ import annotations
@@ -11,12 +13,15 @@ from collections.abc import Callable
 
 from posebowl.engines.base import Engine
 from posebowl.engines.bwrap import BwrapEngine
+from posebowl.engines.docker import DockerEngine
 from posebowl.errors import InputError, SetupError
 
-#: name -> factory. Other engines (docker) register here.
-ENGINES: dict[str, Callable[[], Engine]] = {"bwrap": BwrapEngine}
-#: the order ``auto`` tries them in.
-AUTO_ORDER: list[str] = ["bwrap"]
+#: name -> factory.
+ENGINES: dict[str, Callable[[], Engine]] = {"bwrap": BwrapEngine, "docker": DockerEngine}
+#: the order ``auto`` tries them in: no daemon and ~10 ms to start first.
+AUTO_ORDER: list[str] = ["bwrap", "docker"]
+#: the environment variable naming the engine when --engine is not given.
+ENGINE_ENV = "POSEBOWL_ENGINE"
 
 
 def select(name: str = "auto") -> Engine:

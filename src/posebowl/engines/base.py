@@ -114,6 +114,9 @@ class Engine(Protocol):
     """An isolation backend (bwrap, docker, ...)."""
 
     name: str
+    #: True: runs need the host's runtime venv (``RunRequest.runtime``); False: the engine brings
+    #: its own copy of the runtime (the docker engine's image, built from the same lock).
+    needs_runtime_venv: bool
 
     def health_check(self) -> str | None:
         """``None`` when this engine works on this machine, else the reason and the fix."""

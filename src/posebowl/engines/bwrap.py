@@ -112,6 +112,7 @@ class BwrapEngine:
     """Runs requests with bubblewrap; limits with cgroups (see :mod:`posebowl.engines.cgroups`)."""
 
     name = "bwrap"
+    needs_runtime_venv = True
 
     def __init__(self, bwrap: str | None = None) -> None:
         self._bwrap = bwrap

@@ -375,3 +375,40 @@ def create(
     for k in ("memory", "pids", "cpus"):
         cg.enforced[k] = _not("no cgroup filesystem is mounted")
     return cg
+
+
+def of_process(
+    pid: int,
+    must_contain: str,
+    mountinfo: str | None = None,
+    proc_cgroup: str | None = None,
+) -> Cgroup | None:
+    """The cgroup(s) of an existing process, to read its usage from (e.g. a Docker container's).
+
+    Only cgroup paths holding ``must_contain`` (the container's id) are used, so a process of
+    another machine or namespace is never mistaken for it; ``None`` when none is found. The
+    result is for :meth:`Cgroup.usage` only: never call ``kill_all`` or ``close`` on it.
+    """
+    if mountinfo is None:
+        mountinfo = _read(Path("/proc/self/mountinfo")) or ""
+    if proc_cgroup is None:
+        proc_cgroup = _read(Path(f"/proc/{pid}/cgroup")) or ""
+    mounts = parse_mountinfo(mountinfo)
+    paths = parse_proc_cgroup(proc_cgroup)
+    if not must_contain:
+        return None
+    v1 = [m for m in mounts if m.fstype == "cgroup" and m.controllers]
+    if v1:
+        dirs: dict[str, Path] = {}
+        for ctrl in ("memory", "pids", "cpuacct"):
+            path = paths.get(ctrl)
+            mount = next((m for m in v1 if ctrl in m.controllers), None)
+            if path is not None and mount is not None and must_contain in path:
+                dirs[ctrl] = _host_dir(mount, path)
+        return Cgroup(version=1, dirs=dirs) if dirs else None
+    v2 = [m for m in mounts if m.fstype == "cgroup2"]
+    path = paths.get("")
+    if v2 and path is not None and must_contain in path:
+        d = _host_dir(v2[0], path)
+        return Cgroup(version=2, dirs=dict.fromkeys(("memory", "pids", "cpu", "cpuacct"), d))
+    return None

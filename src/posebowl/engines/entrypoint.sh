@@ -5,9 +5,27 @@
 # script exits). Its own lines start with "posebowl-entrypoint:" so the host can tell them from
 # the submission's; "FATAL" lines (exit 86, before main.sh starts) mean the sandbox is broken.
 # Usage: sh entrypoint.sh [--allow-network] [COMMAND...]   (default command: sh main.sh)
+#
+# Standalone, as the official image's entrypoint (the runtime image run by plain `docker run`
+# with the submission folder mounted): when there is no main.sh here but
+# /code_execution/submission/submission.zip exists, it unzips that here first (refusing a zip
+# without main.sh at its root) and copies all its output to /code_execution/submission/log.txt.
+# `posebowl run` unzips (safely) and logs on the host, so this never happens under it.
 
 say() { echo "posebowl-entrypoint: $*"; }
 fatal() { say "FATAL $*"; exit 86; }
+
+sub=/code_execution/submission
+standalone=no
+if [ $# -eq 0 ] && [ ! -e main.sh ] && [ -f "$sub/submission.zip" ]; then standalone=yes; fi
+if [ "$standalone" = yes ] && [ -z "${POSEBOWL_ENTRYPOINT_LOGGED:-}" ]; then
+  # run this script again with its output teed to log.txt, keeping its exit code
+  status=$(mktemp) || fatal "cannot create a temporary file"
+  { POSEBOWL_ENTRYPOINT_LOGGED=1 sh "$0"; echo $? > "$status"; } 2>&1 | tee "$sub/log.txt"
+  rc=$(cat "$status")
+  rm -f "$status"
+  exit "${rc:-86}"
+fi
 
 allow_network=no
 if [ "${1:-}" = "--allow-network" ]; then allow_network=yes; shift; fi
@@ -29,6 +47,17 @@ data=/code_execution/data
 [ -d "$data/images" ] || fatal "$data/images is not mounted"
 say "data: $data mounted read-only"
 
+if [ "$standalone" = yes ]; then
+  say "unzipping $sub/submission.zip into $PWD"
+  python - "$sub/submission.zip" <<'EOF' || exit 1
+import sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    if "main.sh" not in z.namelist():
+        sys.exit("posebowl-entrypoint: ERROR main.sh is not at the root of submission.zip")
+    z.extractall(".")  # drops absolute and ".." parts of names; creates no symlinks
+EOF
+fi
+
 if [ $# -eq 0 ]; then
   [ -f main.sh ] || fatal "main.sh is missing from $PWD"
   say "contents of $PWD:"
@@ -36,15 +65,30 @@ if [ $# -eq 0 ]; then
   set -- sh main.sh
 fi
 
+count_others() {  # n = how many processes but the init and this script are left (no subshell)
+  n=0
+  for d in /proc/[0-9]*; do
+    p=${d#/proc/}
+    [ "$p" = 1 ] || [ "$p" = "$$" ] || n=$((n + 1))
+  done
+}
+
+# The time limit's polite SIGTERM reaches every process at once. This script must outlive
+# main.sh's processes, or its exit would end the sandbox (and them) before they can act on it:
+# it notes the signal, then waits for them (the host sends SIGKILL after the grace period).
+terminated=no
+trap 'terminated=yes' TERM
 say "running: $*"
 "$@"
 rc=$?
+if [ "$terminated" = yes ] && [ "$standalone" = no ]; then
+  count_others
+  while [ "$n" -gt 0 ]; do sleep 0.1; count_others; done
+fi
 
 n=0
-for d in /proc/[0-9]*; do
-  p=${d#/proc/}
-  [ "$p" = 1 ] || [ "$p" = "$$" ] || n=$((n + 1))
-done
+# (standalone, the tee and the shells around this one are not left-overs: nothing to count)
+[ "$standalone" = yes ] || count_others
 if [ "$n" -gt 0 ]; then
   say "background-processes $n (left running by the submission; killed now)"
 fi
