@@ -72,15 +72,13 @@ test-submission: build  ## run submission/submission.zip in the sandbox (SMOKE=N
 	$(POSEBOWL) run $(SUBMISSION_ZIP) --data $(DATA_DIR) $(ENGINE_ARGS) $(if $(SMOKE),--smoke $(SMOKE)) \
 	  $(if $(LABELS),--labels $(LABELS))
 
-demo: install build  ## make a small data set, pack the quickstart, run it in the sandbox, validate
+demo: install build  ## the main job: the benchmark detector on the embedded data, sandboxed, scored
 	$(DEMO_DATA)
-	$(POSEBOWL) pack example_src -o $(SUBMISSION_ZIP) --force
-	labels=$$(test -f data_labels/test_labels.csv && echo "--labels data_labels/test_labels.csv"); \
-	  $(POSEBOWL) run $(SUBMISSION_ZIP) --data $(DATA_DIR) $$labels
+	$(POSEBOWL) pack example_benchmark -o $(SUBMISSION_ZIP) --force
+	$(POSEBOWL) run $(SUBMISSION_ZIP) --data $(DATA_DIR) $(ENGINE_ARGS) \
+	  --labels data_labels/test_labels.csv --report
 	$(POSEBOWL) validate submission/submission.csv $(DATA_DIR)/submission_format.csv
-	@echo "Verdict (submission/result.json):" && \
-	  $(BIN)/python -c "import json; r = json.load(open('submission/result.json')); \
-	  print(r['status'], '-', r['message'], '| score:', r['score'])"
+	@$(BIN)/python scripts/demo_summary.py submission/result.json
 
 BLENDER_VENV ?= .cache/blender-venv
 
