@@ -10,6 +10,7 @@ For each letterbox size, in the same run and with the same CPUs and threads:
   the pipeline loses little to Python, letterboxing and writing; > 1 means overlap wins).
 
 Usage: python benchmarks/bench_detector.py MODEL_DIR DATA_DIR [--sizes 640,1280] [--cpus 0,1]
+       [--flip off,on] [--sandbox]
        [--threads N] [--engine openvino|onnxruntime] [--limit N] [--json OUT.json]
 (POSEBOWL_DECODERS=0 in the environment makes main.py decode without overlap, for comparison.)
 DATA_DIR is a labelled folder (images/*.png, train_labels.csv, optional train_metadata.csv).
@@ -23,6 +24,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -98,15 +100,57 @@ def infer_ms(bm, model_dir: Path, folder: LabelledFolder, size: int, threads: in
     return 1000 * statistics.median(times), eng.name
 
 
-def end_to_end(
-    model_dir: Path, folder: LabelledFolder, size: int, threads: int, engine, tmp, flip: bool
-):
-    data = tmp / f"data{size}{'flip' if flip else ''}"
+def data_view(folder: LabelledFolder, tmp: Path, tag: str) -> Path:
+    """A data folder (images/ + submission_format.csv) over the labelled folder's images."""
+    data = tmp / f"data{tag}"
     data.mkdir()
     (data / "images").symlink_to((folder.root / "images").resolve())
     fmt = folder.labels.copy()
     fmt[["xmin", "ymin", "xmax", "ymax"]] = 0
     fmt.to_csv(data / "submission_format.csv", index=False)
+    return data
+
+
+def in_sandbox(model_dir: Path, folder: LabelledFolder, size: int, tmp: Path, flip: bool):
+    """example_benchmark packed with this size and flip mode, run by `posebowl run` (r5)."""
+    import pandas as pd
+
+    from posebowl.packing import pack
+
+    tag = f"{size}{'flip' if flip else ''}"
+    src = tmp / f"src{tag}"
+    shutil.copytree(MAIN.parent, src, ignore=shutil.ignore_patterns("__pycache__", "model"))
+    shutil.copytree(model_dir, src / "model")
+    config = json.loads((src / "model" / "config.json").read_text())
+    config.update(imgsz=size, flip_tta=flip)
+    (src / "model" / "config.json").write_text(json.dumps(config))
+    zip_path = pack(src, tmp / f"submission{tag}.zip").path
+    out = tmp / f"out{tag}"
+    data = data_view(folder, tmp, tag)
+    t = time.perf_counter()
+    cmd = [sys.executable, "-m", "posebowl.cli.main", "run", str(zip_path), "--data", str(data)]
+    cmd += ["--out", str(out), "--profile", "r5", "--quiet"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"posebowl run failed at {size}:\n{proc.stderr[-2000:]}")
+    log = (out / "log.txt").read_text()
+    result = json.loads((out / "result.json").read_text())
+    loop = re.search(r"images in ([\d.]+) s \(([\d.]+) ms/image\); fallback box for (\d+)", log)
+    peak = result.get("peak_memory_bytes")
+    return {
+        "wall_s": wall,
+        "loop_ms_per_image": float(loop.group(2)) if loop else float("nan"),
+        "fallbacks": int(loop.group(3)) if loop else -1,
+        "peak_rss_mb": peak / 2**20 if peak else float("nan"),
+        "predictions": pd.read_csv(out / "submission.csv", dtype={"image_id": str}),
+    }
+
+
+def end_to_end(
+    model_dir: Path, folder: LabelledFolder, size: int, threads: int, engine, tmp, flip: bool
+):
+    data = data_view(folder, tmp, f"{size}{'flip' if flip else ''}")
     sub = tmp / f"submission{size}{'flip' if flip else ''}.csv"
     env = dict(
         os.environ,
@@ -154,6 +198,11 @@ def main() -> None:
     ap.add_argument("--engine", choices=["openvino", "onnxruntime"], default=None)
     ap.add_argument("--limit", type=int, default=None, help="Use the first N images only.")
     ap.add_argument(
+        "--sandbox",
+        action="store_true",
+        help="Run main.py through `posebowl run` (bwrap, r5 limits) instead of a bare child.",
+    )
+    ap.add_argument(
         "--flip", default="off", help="Flip TTA modes to run: off, on or off,on (2 inferences)."
     )
     ap.add_argument("--json", type=Path, default=None)
@@ -173,7 +222,10 @@ def main() -> None:
         for size in (int(s) for s in args.sizes.split(",")):
             inf, engine_name = infer_ms(bm, model_dir, folder, size, threads, args.engine)
             for flip in modes:
-                e2e = end_to_end(model_dir, folder, size, threads, args.engine, tmp, flip)
+                if args.sandbox:
+                    e2e = in_sandbox(model_dir, folder, size, tmp, flip)
+                else:
+                    e2e = end_to_end(model_dir, folder, size, threads, args.engine, tmp, flip)
                 ev = evaluate_predictions(e2e.pop("predictions"), folder, e2e["fallbacks"])
                 bound = dec + inf * (2 if flip else 1)
                 rows.append(row(size, flip, engine_name, threads, folder, dec, inf, bound, e2e, ev))

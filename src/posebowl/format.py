@@ -50,10 +50,11 @@ def _ids(df: pd.DataFrame, mask: np.ndarray) -> list[str]:
 
 def _rows(rule: str, what: str, df: pd.DataFrame, mask: np.ndarray) -> Violation:
     """A violation for the rows of ``df`` selected by ``mask``."""
-    return _violation(rule, what, _ids(df, mask))
+    return violation(rule, what, _ids(df, mask))
 
 
-def _violation(rule: str, what: str, ids: Iterable[object]) -> Violation:
+def violation(rule: str, what: str, ids: Iterable[object]) -> Violation:
+    """A violation naming the first SHOW_IDS offending ids and how many there are in all."""
     ids = [str(i) for i in ids]
     shown = ", ".join(ids[:SHOW_IDS])
     more = f" and {len(ids) - SHOW_IDS} more" if len(ids) > SHOW_IDS else ""
@@ -129,20 +130,20 @@ def index_violations(got: pd.Series, expected: pd.Series) -> list[Violation]:
         out.append(Violation("id_missing_value", "some image_id values are empty"))
     dup = g[g.duplicated()].unique()
     if len(dup):
-        out.append(_violation("id_duplicated", "image ids are duplicated", dup))
+        out.append(violation("id_duplicated", "image ids are duplicated", dup))
     ge, ee = set(g), set(e)
     missing = [i for i in e.unique() if i not in ge]
     if missing:
-        out.append(_violation("id_missing", "image ids are missing", missing))
+        out.append(violation("id_missing", "image ids are missing", missing))
     extra = [i for i in g.unique() if i not in ee]
     if extra:
-        out.append(_violation("id_extra", "image ids are not in the expected list", extra))
+        out.append(violation("id_extra", "image ids are not in the expected list", extra))
     if not out:
         if len(g) != len(e):
             out.append(Violation("id_count", f"{len(g)} rows, expected {len(e)}"))
         else:
             wrong = g[np.asarray(g != e)]
-            out.append(_violation("id_order", "image ids are not in the expected order", wrong))
+            out.append(violation("id_order", "image ids are not in the expected order", wrong))
     return out
 
 
@@ -199,7 +200,7 @@ def dtype_violations(df: pd.DataFrame) -> list[Violation]:
             bad = ~(np.isfinite(v) & (v == np.round(v)))
         offenders = _ids(df, bad if bad.any() else np.ones(len(df), bool))
         out.append(
-            _violation(
+            violation(
                 f"{col}_not_integer",
                 f"column {col} is {df[col].dtype}, not integer (write whole pixels, e.g. "
                 f"df[{list(BOX_COLUMNS)}].round().astype(int))",

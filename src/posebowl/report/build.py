@@ -12,7 +12,7 @@ import pandas as pd
 
 from posebowl import buckets, format
 from posebowl.errors import InputError
-from posebowl.format import Violation, _violation
+from posebowl.format import Violation, violation
 from posebowl.report import plots
 from posebowl.report.evaluate import (
     METADATA_COLUMNS,
@@ -107,7 +107,7 @@ def build_report(
     unreadable = [c.image_id for c in cards if c.problem == UNREADABLE]
     if unreadable:
         left_out.append(
-            _violation(
+            violation(
                 "image_unreadable",
                 "gallery images that could not be decoded (shown as blank frames)",
                 unreadable,

@@ -18,7 +18,7 @@ import pandas as pd
 from posebowl import boxes, format
 from posebowl.buckets import size_bucket
 from posebowl.errors import InputError, InvalidSubmissionError
-from posebowl.format import BOX_COLUMNS, INDEX_COLUMN, Violation, _violation
+from posebowl.format import BOX_COLUMNS, INDEX_COLUMN, Violation, violation
 
 METADATA_COLUMNS = ("spacecraft_id", "background_id")
 TRUE_COLUMNS = tuple(f"true_{c}" for c in BOX_COLUMNS)
@@ -71,7 +71,7 @@ def _clean(df: pd.DataFrame, role: str) -> tuple[pd.DataFrame, list[Violation]]:
     not_finite = ~np.isfinite(values).all(axis=1) & ~no_id
     if not_finite.any():
         notes.append(
-            _violation(
+            violation(
                 f"{role}_not_finite",
                 f"{role} boxes with missing, infinite or non-numeric values",
                 ids[not_finite],
@@ -81,7 +81,7 @@ def _clean(df: pd.DataFrame, role: str) -> tuple[pd.DataFrame, list[Violation]]:
     dup = pd.Index(ids[keep]).duplicated()
     if dup.any():
         notes.append(
-            _violation(
+            violation(
                 f"{role}_duplicated",
                 f"repeated {role} image ids (the first row of each is used)",
                 ids[keep][dup],
@@ -137,7 +137,7 @@ def evaluate(
     only_pred = ~pred.index.isin(truth.index)
     if only_pred.any():
         left_out.append(
-            _violation(
+            violation(
                 "prediction_not_in_labels",
                 "predictions for image ids that are not in the labels",
                 pred.index[only_pred],
@@ -146,7 +146,7 @@ def evaluate(
     in_pred = truth.index.isin(pred.index)
     if (~in_pred).any():
         left_out.append(
-            _violation(
+            violation(
                 "label_without_prediction",
                 "labelled images with no usable prediction",
                 truth.index[~in_pred],
@@ -174,7 +174,7 @@ def evaluate(
         unknown = meta[list(METADATA_COLUMNS)].isna().all(axis=1).to_numpy()
         if unknown.any():
             left_out.append(
-                _violation(
+                violation(
                     "no_metadata",
                     "scored images with no metadata row (not in the spacecraft_id and "
                     "background_id tables)",

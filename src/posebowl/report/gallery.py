@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from posebowl.format import FRAME_HEIGHT, FRAME_WIDTH, Violation, _violation
+from posebowl.format import FRAME_HEIGHT, FRAME_WIDTH, Violation, violation
 from posebowl.report.evaluate import METADATA_COLUMNS, PRED_COLUMNS, TRUE_COLUMNS
 
 FRAME_THUMB_WIDTH = 320  # px, the whole-frame thumbnail
@@ -178,7 +178,7 @@ def missing_images(
     absent = [i for i in ids if f"{i}.png" not in listed]
     if not absent:
         return None
-    return _violation(
+    return violation(
         "image_missing",
         f"scored images with no PNG in {images_dir} (a gallery card shows a blank frame)",
         absent,
