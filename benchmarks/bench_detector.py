@@ -90,7 +90,7 @@ def infer_ms(bm, model_dir: Path, folder: LabelledFolder, size: int, threads: in
     image = cv2.imread(str(next(iter(folder.images.values()))), cv2.IMREAD_COLOR)
     blob, _ = bm.preprocess(image, size)
     eng = bm.Engine(model_dir, threads, engine)
-    for _ in range(3):
+    for _ in range(10):  # OpenVINO compiles on first use and settles over a few calls
         eng(blob)
     times = []
     for _ in range(max(10, min(50, len(folder)))):
