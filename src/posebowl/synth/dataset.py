@@ -16,6 +16,7 @@ of workers. Works on Python >= 3.11 with numpy 1.26 or 2.x; never imports bpy.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -110,7 +111,7 @@ def _prepare(folder: Path, force: bool, what: str) -> None:
         if not force:
             raise InputError(
                 f"{images} already holds images.",
-                f"Pass --force to replace the {what}, or " "choose another folder.",
+                f"Pass --force to replace the {what}, or choose another folder.",
             )
         shutil.rmtree(images)
     images.mkdir(parents=True, exist_ok=True)
@@ -137,21 +138,16 @@ def make_rows(
     done = 0
     if progress:
         progress(0, n)
-    if w == 1:
-        _worker_init()
-        results = (make_chunk(job, c) for c in chunks)
-        for r in results:
+    pool = ProcessPoolExecutor(max_workers=w, initializer=_worker_init) if w > 1 else None
+    if pool is None:
+        _worker_init()  # one worker: compose in this process, no pickling
+    with pool or contextlib.nullcontext():
+        mapper = pool.map if pool else map
+        for r in mapper(make_chunk, [job] * len(chunks), chunks):
             rows += r
             done += len(r)
             if progress:
                 progress(done, n)
-    else:
-        with ProcessPoolExecutor(max_workers=w, initializer=_worker_init) as ex:
-            for r in ex.map(make_chunk, [job] * len(chunks), chunks):
-                rows += r
-                done += len(r)
-                if progress:
-                    progress(done, n)
     return pd.DataFrame(rows, columns=[*COLUMNS, *META_COLUMNS[1:]])
 
 
