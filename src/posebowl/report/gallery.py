@@ -117,8 +117,8 @@ def _zoom_window(img_wh: tuple[int, int], t: np.ndarray, p: np.ndarray) -> tuple
 
 def _load(path: Path, listed: set[str] | None) -> tuple[np.ndarray, str | None]:
     """The image (BGR, 8-bit) or a blank frame, and why it is blank."""
-    if listed is not None and path.name not in listed:
-        problem = MISSING
+    if (listed is not None and path.name not in listed) or not path.is_file():
+        problem = MISSING  # (checked first: OpenCV would print a warning of its own)
     else:
         img = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if img is not None:
