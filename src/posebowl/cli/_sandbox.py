@@ -2,22 +2,74 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
+from posebowl import engines, runtime_env
 from posebowl import limits as limits_mod
-from posebowl import runtime_env
 from posebowl.engines import ENGINE_ENV, ENGINES
 from posebowl.engines.base import Engine
 from posebowl.limits import Limits
 from posebowl.runtime_env import Runtime
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True)
+class SandboxOptions:
+    """What --profile, --time-limit, --memory, --cpus, --pids, --engine and --runtime asked."""
+
+    profile: str
+    time_limit: str | None
+    memory: str | None
+    cpus: float | None
+    pids: int | None
+    engine: str
+    runtime_dir: Path | None
+
+    def limits(self) -> Limits:
+        return limits_mod.profile(self.profile).with_overrides(
+            time_limit_s=limits_mod.parse_duration(self.time_limit) if self.time_limit else None,
+            memory_bytes=limits_mod.parse_bytes(self.memory) if self.memory else None,
+            cpus=self.cpus,
+            pids=self.pids,
+        )
+
+    def engine_and_runtime(self) -> tuple[Engine, Runtime | None]:
+        """The engine asked for, checked healthy, and the runtime venv it needs (if any)."""
+        eng = engines.select(self.engine)
+        return eng, resolve_runtime(self.runtime_dir, eng)
+
+
+def engine_option(help: str | None = None) -> Callable[[F], F]:
+    """--engine: auto (bwrap when it works, else docker) or one engine by name."""
+    return click.option(
+        "--engine",
+        type=click.Choice(["auto", *sorted(ENGINES)]),
+        default="auto",
+        show_default=True,
+        envvar=ENGINE_ENV,
+        help=help,
+    )
+
 
 def limit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--profile, --time-limit, --memory, --cpus, --pids."""
+    """--profile, --time-limit, --memory, --cpus, --pids, --engine, --runtime.
+
+    The command gets them as one ``sandbox: SandboxOptions`` argument.
+    """
+
+    @functools.wraps(fn)
+    def with_sandbox(*args: Any, **kwargs: Any) -> Any:
+        asked = {f.name: kwargs.pop(f.name) for f in dataclasses.fields(SandboxOptions)}
+        return fn(*args, sandbox=SandboxOptions(**asked), **kwargs)
+
     opts = [
         click.option(
             "--profile",
@@ -30,14 +82,9 @@ def limit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--memory", help="Memory limit, e.g. 4g, 512m."),
         click.option("--cpus", type=click.FloatRange(min=0.01), help="CPU quota in cores."),
         click.option("--pids", type=click.IntRange(min=8), help="Processes + threads limit."),
-        click.option(
-            "--engine",
-            type=click.Choice(["auto", *sorted(ENGINES)]),
-            default="auto",
-            show_default=True,
-            envvar=ENGINE_ENV,
-            help=f"The isolation backend (or set {ENGINE_ENV}); auto: bwrap when it works, "
-            "else docker when a daemon answers.",
+        engine_option(
+            f"The isolation backend (or set {ENGINE_ENV}); auto: bwrap when it works, "
+            "else docker when a daemon answers."
         ),
         click.option(
             "--runtime",
@@ -47,23 +94,8 @@ def limit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
     ]
     for opt in reversed(opts):
-        fn = opt(fn)
-    return fn
-
-
-def build_limits(
-    profile: str,
-    time_limit: str | None,
-    memory: str | None,
-    cpus: float | None,
-    pids: int | None,
-) -> Limits:
-    return limits_mod.profile(profile).with_overrides(
-        time_limit_s=limits_mod.parse_duration(time_limit) if time_limit else None,
-        memory_bytes=limits_mod.parse_bytes(memory) if memory else None,
-        cpus=cpus,
-        pids=pids,
-    )
+        with_sandbox = opt(with_sandbox)
+    return with_sandbox
 
 
 def resolve_runtime(runtime_dir: Path | None, engine: Engine | None = None) -> Runtime | None:

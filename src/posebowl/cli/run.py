@@ -8,9 +8,9 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from posebowl import engines, format, runner
+from posebowl import format, runner
 from posebowl.cli._render import err, out, print_json
-from posebowl.cli._sandbox import build_limits, limit_options, resolve_runtime
+from posebowl.cli._sandbox import SandboxOptions, limit_options
 from posebowl.cli.report import print_summary
 from posebowl.engines.base import EXIT_CODES, Status
 from posebowl.errors import InputError, PoseBowlError
@@ -89,13 +89,7 @@ def command(
     with_report: bool,
     report_dir: Path | None,
     metadata: Path | None,
-    profile: str,
-    time_limit: str | None,
-    memory: str | None,
-    cpus: float | None,
-    pids: int | None,
-    engine: str,
-    runtime_dir: Path | None,
+    sandbox: SandboxOptions,
     as_json: bool,
     quiet: bool,
 ) -> int:
@@ -108,9 +102,8 @@ def command(
     with_report = with_report or report_dir is not None
     if with_report and labels is None:
         raise click.UsageError("--report needs --labels (the true boxes to compare with).")
-    lim = build_limits(profile, time_limit, memory, cpus, pids)
-    eng = engines.select(engine)
-    runtime = resolve_runtime(runtime_dir, eng)
+    lim = sandbox.limits()
+    eng, runtime = sandbox.engine_and_runtime()
     stream = sys.stderr if as_json else sys.stdout
 
     def echo(line: str) -> None:
@@ -125,7 +118,7 @@ def command(
         eng,
         lim,
         runtime,
-        profile=profile,
+        profile=sandbox.profile,
         labels=labels,
         smoke=smoke,
         echo=None if quiet else echo,

@@ -9,6 +9,7 @@ import click
 
 from posebowl import engines, limits, runner, runtime_env
 from posebowl.cli._render import err, out
+from posebowl.cli._sandbox import engine_option
 from posebowl.engines import docker
 from posebowl.engines.base import Bind
 from posebowl.errors import InputError
@@ -79,14 +80,7 @@ def lock_cmd(project_dir: Path | None, group: str | None, upgrade: bool, check: 
     help="Also install an optional group (e.g. torch: ~6 GB, see runtime/README).",
 )
 @click.option("--force", is_flag=True, help="Delete and rebuild the venv from scratch.")
-@click.option(
-    "--engine",
-    type=click.Choice(["auto", *sorted(engines.ENGINES)]),
-    default="auto",
-    show_default=True,
-    envvar=engines.ENGINE_ENV,
-    help="docker: build the runtime image instead of the venv (auto and bwrap: the venv).",
-)
+@engine_option("docker: build the runtime image instead of the venv (auto and bwrap: the venv).")
 @_image_option
 def build_cmd(
     project_dir: Path | None, groups: tuple[str, ...], force: bool, engine: str, image: str
@@ -124,13 +118,7 @@ def pull_cmd(image: str) -> int:
 
 @command.command("test")
 @_project_option
-@click.option(
-    "--engine",
-    type=click.Choice(["auto", *sorted(engines.ENGINES)]),
-    default="auto",
-    show_default=True,
-    envvar=engines.ENGINE_ENV,
-)
+@engine_option()
 def test_cmd(project_dir: Path | None, engine: str) -> int:
     """Import every runtime package inside the sandbox (runtime/tests, with pytest)."""
     project = _project(project_dir)

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from posebowl import engines, runner
-from posebowl.cli._sandbox import build_limits, limit_options, resolve_runtime
+from posebowl import runner
+from posebowl.cli._sandbox import SandboxOptions, limit_options
 
 
 @click.command("shell", context_settings={"ignore_unknown_options": True})
@@ -35,13 +35,7 @@ def command(
     zip_path: Path | None,
     data_dir: Path | None,
     network: bool,
-    profile: str,
-    time_limit: str | None,
-    memory: str | None,
-    cpus: float | None,
-    pids: int | None,
-    engine: str,
-    runtime_dir: Path | None,
+    sandbox: SandboxOptions,
     cmd: tuple[str, ...],
 ) -> int:
     """Open bash (or run CMD) in the same sandbox as `posebowl run`, for debugging.
@@ -50,15 +44,15 @@ def command(
     host's network unless --no-network. Exits with the command's exit code.
     Example: posebowl shell --zip submission/submission.zip --data data -- sh main.sh
     """
-    lim = build_limits(profile, time_limit, memory, cpus, pids)
-    if time_limit is None:
+    lim = sandbox.limits()
+    if sandbox.time_limit is None:
         lim = lim.with_overrides(time_limit_s=30 * 24 * 3600.0)
-    eng = engines.select(engine)
+    eng, runtime = sandbox.engine_and_runtime()
     result = runner.run_command(
         cmd or ("bash", "-i"),
         eng,
         lim,
-        resolve_runtime(runtime_dir, eng),
+        runtime,
         data_dir=data_dir,
         zip_path=zip_path,
         network=network,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import resource
-import selectors
 import shutil
 import signal
 import subprocess
@@ -27,6 +26,7 @@ from importlib import resources
 from pathlib import Path
 
 from posebowl.engines import cgroups
+from posebowl.engines._supervise import OutputPump, spawn
 from posebowl.engines.base import (
     ENTRYPOINT,
     HOME,
@@ -65,7 +65,6 @@ ETC_FILES = (
     "mime.types",
 )
 SYS_DIRS = ("/sys/devices/system/cpu", "/sys/devices/system/node")
-READ_CHUNK = 1 << 16
 
 
 def _entrypoint_file() -> Path:
@@ -261,14 +260,7 @@ class BwrapEngine:
         start = time.monotonic()
         capture = not request.interactive
         try:
-            proc = subprocess.Popen(
-                argv,
-                stdin=subprocess.DEVNULL if capture else None,
-                stdout=subprocess.PIPE if capture else None,
-                stderr=subprocess.STDOUT if capture else None,
-                start_new_session=capture,
-                preexec_fn=cg.join_self if cg.version else None,
-            )
+            proc = spawn(argv, capture, preexec_fn=cg.join_self if cg.version else None)
         except subprocess.SubprocessError as exc:  # join_self failed in the child
             raise SetupError(
                 f"Could not place the sandbox in its cgroup ({exc}).",
@@ -282,33 +274,14 @@ class BwrapEngine:
         timed_out = False
         kill_at: float | None = None
         exit_code: int | None = None
-        sel = selectors.DefaultSelector()
-        open_ = capture
-        if capture:
-            assert proc.stdout is not None
-            fd = proc.stdout.fileno()
-            os.set_blocking(fd, False)
-            sel.register(fd, selectors.EVENT_READ)
+        output = OutputPump(proc, on_output)
         try:
             while exit_code is None:
                 now = time.monotonic()
                 wake = kill_at if kill_at is not None else deadline
-                wait_s = max(0.0, min(wake - now, 1.0))
-                if open_:
-                    for _ in sel.select(timeout=wait_s):
-                        try:
-                            data = os.read(fd, READ_CHUNK)
-                        except BlockingIOError:
-                            continue
-                        if not data:
-                            open_ = False
-                            break
-                        if on_output is not None:
-                            on_output(data)
-                else:
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        exit_code = proc.wait(timeout=wait_s)
-                        break
+                exit_code = output.step(max(0.0, min(wake - now, 1.0)))
+                if exit_code is not None:
+                    break
                 now = time.monotonic()
                 if not timed_out and now >= deadline:
                     timed_out = True
@@ -322,9 +295,7 @@ class BwrapEngine:
             proc.wait()
             raise
         finally:
-            sel.close()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            output.close()
             if restore_sigint is not None:
                 signal.signal(signal.SIGINT, restore_sigint)
         wall = time.monotonic() - start

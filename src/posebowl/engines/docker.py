@@ -23,7 +23,6 @@ import json
 import math
 import os
 import secrets
-import selectors
 import shutil
 import signal
 import socket
@@ -39,6 +38,7 @@ from types import FrameType
 from typing import Any
 
 from posebowl.engines import cgroups
+from posebowl.engines._supervise import OutputPump, spawn
 from posebowl.engines.base import (
     ENTRYPOINT,
     HOME,
@@ -75,7 +75,6 @@ OFFLINE_HINT = (
     "there, then `docker load < image.tgz` here (or build it where the base image and PyPI "
     "are reachable)."
 )
-READ_CHUNK = 1 << 16
 TAIL_BYTES = 4096  # of the output, kept to explain a container that never started
 STOP_SLACK_S = 5.0  # after `docker stop -t GRACE` had its time: `docker kill`
 POLL_S = 1.0  # how often the container's cgroup is read (peak memory, OOM kills, CPU time)
@@ -393,13 +392,7 @@ class DockerEngine:
         lim = request.limits
         start = time.monotonic()
         capture = not request.interactive
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL if capture else None,
-            stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.STDOUT if capture else None,
-            start_new_session=capture,  # Ctrl-C is ours to handle: we stop the container
-        )
+        proc = spawn(argv, capture)  # capture: Ctrl-C is ours to handle, we stop the container
         restore: list[tuple[int, Any]] = []
         if threading.current_thread() is threading.main_thread():
             if not capture:
@@ -410,8 +403,7 @@ class DockerEngine:
         timed_out = False
         stage_at: float | None = None  # when the next, harsher step of stopping is due
         stage = 0
-        tail: collections.deque[bytes] = collections.deque(maxlen=64)
-        tail_size = 0
+        tail = _Tail(on_output)
         observer: cgroups.Cgroup | None | bool = True  # True: not found yet; None: given up
         next_poll = start
         tries = 0
@@ -420,38 +412,15 @@ class DockerEngine:
         oom_seen = 0
         pids_hit = False
         exit_code: int | None = None
-        sel = selectors.DefaultSelector()
-        open_ = capture
-        if capture:
-            assert proc.stdout is not None
-            fd = proc.stdout.fileno()
-            os.set_blocking(fd, False)
-            sel.register(fd, selectors.EVENT_READ)
+        output = OutputPump(proc, tail)
         stopper: subprocess.Popen[bytes] | None = None
         try:
             while exit_code is None:
                 now = time.monotonic()
                 wake = min(stage_at if stage_at is not None else deadline, next_poll)
-                wait_s = max(0.0, min(wake - now, POLL_S))
-                if open_:
-                    for _ in sel.select(timeout=wait_s):
-                        try:
-                            data = os.read(fd, READ_CHUNK)
-                        except BlockingIOError:
-                            continue
-                        if not data:
-                            open_ = False
-                            break
-                        tail.append(data)
-                        tail_size += len(data)
-                        while tail_size > TAIL_BYTES and len(tail) > 1:
-                            tail_size -= len(tail.popleft())
-                        if on_output is not None:
-                            on_output(data)
-                else:
-                    with contextlib.suppress(subprocess.TimeoutExpired):
-                        exit_code = proc.wait(timeout=wait_s)
-                        break
+                exit_code = output.step(max(0.0, min(wake - now, POLL_S)))
+                if exit_code is not None:
+                    break
                 now = time.monotonic()
                 if now >= next_poll:
                     next_poll = now + POLL_S
@@ -491,9 +460,7 @@ class DockerEngine:
                 proc.wait()
             raise
         finally:
-            sel.close()
-            if proc.stdout is not None:
-                proc.stdout.close()
+            output.close()
             if stopper is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     stopper.wait(timeout=STOP_SLACK_S)
@@ -509,7 +476,7 @@ class DockerEngine:
         st = (state or {}).get("State") or {}
         started = str(st.get("StartedAt") or "")
         if not started or started.startswith("0001-"):  # Go's zero time: never started
-            said = b"".join(tail).decode("utf-8", "replace")
+            said = tail.text()
             raise SetupError(
                 f"docker run could not start the container (exit code {exit_code}): "
                 f"{_tail(said) or 'no message'}",
@@ -549,6 +516,26 @@ class DockerEngine:
             enforced=enforcement(request, self.info),
             notes=tuple(notes),
         )
+
+
+class _Tail:
+    """An output sink that keeps the last ``TAIL_BYTES`` or so and passes everything on."""
+
+    def __init__(self, sink: OutputSink | None) -> None:
+        self._sink = sink
+        self._chunks: collections.deque[bytes] = collections.deque(maxlen=64)
+        self._size = 0
+
+    def __call__(self, data: bytes) -> None:
+        self._chunks.append(data)
+        self._size += len(data)
+        while self._size > TAIL_BYTES and len(self._chunks) > 1:
+            self._size -= len(self._chunks.popleft())
+        if self._sink is not None:
+            self._sink(data)
+
+    def text(self) -> str:
+        return b"".join(self._chunks).decode("utf-8", "replace")
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
