@@ -168,3 +168,22 @@ def test_of_process_never_takes_a_cgroup_that_is_not_the_containers(tmp_path, mu
     assert cgroups.of_process(1, must_contain, V1_MOUNTINFO.format(root=tmp_path), v1) is None
     v2 = "0::/user.slice\n"
     assert cgroups.of_process(1, must_contain, V2_MOUNTINFO.format(root=tmp_path), v2) is None
+
+
+def test_sweep_keeps_the_empty_cgroups_of_live_runs(tmp_path):
+    """A concurrent run's cgroup is empty until its child joins: sweeping it broke that run."""
+    import os
+    import subprocess
+
+    from posebowl.engines import cgroups
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    live_dir = tmp_path / f"{cgroups.PREFIX}{os.getpid()}-aaaa"
+    dead_dir = tmp_path / f"{cgroups.PREFIX}{dead.pid}-bbbb"
+    odd_dir = tmp_path / f"{cgroups.PREFIX}notapid"
+    for d in (live_dir, dead_dir, odd_dir):
+        d.mkdir()
+    cgroups._sweep_stale(tmp_path)
+    assert live_dir.is_dir()
+    assert not dead_dir.exists() and not odd_dir.exists()

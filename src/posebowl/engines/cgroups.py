@@ -201,12 +201,32 @@ def _not(reason: str) -> Enforcement:
     return Enforcement(False, reason)
 
 
+def _owner_alive(d: Path) -> bool:
+    """Whether the posebowl process named in ``d`` (``PREFIX<pid>-<hex>``) still runs."""
+    try:
+        pid = int(d.name[len(PREFIX) :].split("-")[0])
+    except ValueError:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _sweep_stale(parent: Path) -> None:
-    """Remove empty cgroups left by earlier runs that were killed before cleaning up."""
+    """Remove empty cgroups left by earlier runs that were killed before cleaning up.
+
+    Only those whose posebowl process is gone: a concurrent run's cgroup is empty between its
+    creation and its child joining it, and removing it then breaks that run.
+    """
     with contextlib.suppress(OSError):
         for d in parent.glob(PREFIX + "*"):
-            with contextlib.suppress(OSError):
-                d.rmdir()
+            if not _owner_alive(d):
+                with contextlib.suppress(OSError):
+                    d.rmdir()
 
 
 def _make_dir(parent: Path, name: str, cg: Cgroup) -> Path:
