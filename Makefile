@@ -111,10 +111,16 @@ $(TRAIN_STAMP): $(STAMP) pyproject.toml
 
 install-train: $(TRAIN_STAMP)  ## add the [train] extra (torch, ultralytics, openvino: ~6 GB)
 
-train-benchmark: $(TRAIN_STAMP)  ## train + evaluate + export the detector into example_benchmark/model
+train-benchmark: $(TRAIN_STAMP)  ## train + evaluate + export a detector into runs/benchmark (FORCE=1: also into example_benchmark/model)
 	$(POSEBOWL) train run $(TRAIN_ARGS) --out runs/benchmark
-	cp runs/benchmark/model/model.onnx runs/benchmark/model/model.xml \
-	   runs/benchmark/model/model.bin runs/benchmark/model/config.json example_benchmark/model/
+	@if [ -f example_benchmark/model/model.xml ] && [ "$(FORCE)" != 1 ]; then \
+	  echo "Exported to runs/benchmark/model; example_benchmark/model already holds weights, kept."; \
+	  echo "Compare with: posebowl train evaluate runs/benchmark/model HELDOUT_DIR; replace with FORCE=1."; \
+	else \
+	  cp runs/benchmark/model/model.onnx runs/benchmark/model/model.xml \
+	     runs/benchmark/model/model.bin runs/benchmark/model/config.json example_benchmark/model/ && \
+	  echo "Copied into example_benchmark/model."; \
+	fi
 
 pack-benchmark: $(STAMP)  ## zip example_benchmark/ (with its weights) into submission/submission.zip
 	@test -f example_benchmark/model/model.xml -o -f example_benchmark/model/model.onnx || \
