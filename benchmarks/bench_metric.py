@@ -7,14 +7,13 @@ Usage: python benchmarks/bench_metric.py [N_ROWS]
 from __future__ import annotations
 
 import platform
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _timing import timed
 
 from posebowl.metric import score_files
 
@@ -30,15 +29,6 @@ def make(n: int, folder: Path) -> tuple[Path, Path]:
     truth.to_csv(folder / "truth.csv", index=False)
     pred.to_csv(folder / "pred.csv", index=False)
     return folder / "pred.csv", folder / "truth.csv"
-
-
-def timed(fn, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> None:

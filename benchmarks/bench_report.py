@@ -8,15 +8,14 @@ Usage: python benchmarks/bench_report.py [N_ROWS] [GALLERY]
 from __future__ import annotations
 
 import platform
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pandas as pd
+from _timing import timed
 
 from posebowl import boxes
 from posebowl.metric import score_files
@@ -70,27 +69,19 @@ def make(n: int, gallery: int, folder: Path) -> tuple[Path, Path, Path, Path, li
     return folder / "pred.csv", folder / "labels.csv", folder / "metadata.csv", images, worst + best
 
 
-def timed(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 25_000
     gallery = int(sys.argv[2]) if len(sys.argv) > 2 else 24
     with tempfile.TemporaryDirectory() as d:
         pred, labels, meta, images, shown = make(n, gallery, Path(d))
-        decode = timed(lambda: [cv2.imread(str(images / f"{i}.png")) for i in shown])
-        metric = timed(lambda: score_files(pred, labels))
+        decode = timed(lambda: [cv2.imread(str(images / f"{i}.png")) for i in shown], 3)
+        metric = timed(lambda: score_files(pred, labels), 3)
         out = Path(d) / "report"
         full = timed(
             lambda: build_report(
                 pred, labels, images, out, metadata=meta, worst=gallery - BEST, best=BEST
-            )
+            ),
+            3,
         )
         size = (out / "index.html").stat().st_size
     print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}")

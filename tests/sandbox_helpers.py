@@ -8,6 +8,7 @@ import hashlib
 import os
 import stat
 import subprocess
+import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,3 +187,15 @@ def run_zip(
     assert snapshot(data) == before, "the data folder changed"
     assert sandbox_processes(result["run_id"]) == [], "a sandboxed process is still running"
     return Outcome(verdict, (out / "log.txt").read_text(), result, out)
+
+
+def posebowl(*args, env=None, cwd=None, **kw) -> subprocess.CompletedProcess[str]:
+    """Run the posebowl CLI as a user would: a new process, text output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "posebowl.cli.main", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        **kw,
+    )

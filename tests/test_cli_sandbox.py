@@ -20,20 +20,11 @@ from .sandbox_helpers import (
     make_data,
     make_zip,
     needs_sandbox,
+    posebowl,
     run_zip,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def posebowl(*args, env=None, cwd=None):
-    return subprocess.run(
-        [sys.executable, "-m", "posebowl.cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-    )
 
 
 def test_run_help_documents_every_exit_code():

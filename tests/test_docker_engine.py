@@ -36,7 +36,7 @@ from posebowl.errors import SetupError
 from posebowl.limits import GIB, MIB, Limits
 
 from . import fake_docker
-from .sandbox_helpers import make_data, make_zip
+from .sandbox_helpers import make_data, make_zip, posebowl
 
 pytestmark = pytest.mark.docker
 
@@ -425,17 +425,6 @@ def test_docker_by_name_needs_a_daemon(fake):
 
 
 # -- the command line ---------------------------------------------------------------------------
-def posebowl(*args, env=None, cwd=None, **kw):
-    return subprocess.run(
-        [sys.executable, "-m", "posebowl.cli.main", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=cwd,
-        **kw,
-    )
-
-
 def no_bwrap_env(fake: Fake, **extra: str) -> dict[str, str]:
     """PATH with the fake docker and this Python only: no bwrap, so auto must pick docker."""
     return {**os.environ, "PATH": f"{fake.bin}{os.pathsep}{Path(sys.executable).parent}", **extra}
