@@ -12,7 +12,7 @@
 # Knobs (environment): N_TRAIN N_VAL IMGSZ BATCH WORKERS DEVICE CACHE EPOCHS TRAIN_MIN (upper
 # bound on training minutes) BUDGET_MIN (whole-script target) RESERVE_MIN (kept for dataset,
 # caching, evaluation, export) SYNTH_WORKERS WORK OUT PYTHON, TRAIN_DATA / VAL_DATA to use
-# existing labelled folders instead of generating, SYNTH_CMD to replace the generator.
+# existing labelled folders instead of generating.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 START=$(date +%s)
@@ -56,8 +56,7 @@ fi
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/src
 export YOLO_CONFIG_DIR=$WORK/ultralytics-config
 POSEBOWL=("$PYTHON" -m posebowl.cli.main)
-# The synthetic generator; SYNTH_CMD replaces it (the CPU test uses a stand-in).
-read -r -a SYNTH <<<"${SYNTH_CMD:-$PYTHON -m posebowl.cli.main synth images}"
+SYNTH=("${POSEBOWL[@]}" synth images)
 
 # 2. Data: generated here (16 cores) unless labelled folders are given.
 TRAIN_DIR=${TRAIN_DATA:-$WORK/synth/train}

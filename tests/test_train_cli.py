@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from posebowl.cli.main import cli
-from posebowl.errors import SetupError
+from posebowl.synth.pool import SpritePool
 from posebowl.train import pipeline
 from posebowl.train.dataset import read_labelled_folder
 from tests.labelled_data import make_labelled_folder
@@ -30,42 +28,15 @@ def test_dataset_command_reports_bad_input_in_one_sentence(tmp_path: Path) -> No
     assert "has no train_labels.csv" in res.output
 
 
-def test_generate_without_the_generator_says_what_to_do(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(pipeline, "synth_available", lambda: False)
-    res = CliRunner().invoke(
-        cli, ["train", "run", "--generate", "10", "--out", str(tmp_path / "run")]
-    )
-    assert res.exit_code == 4
-    assert "posebowl.synth" in res.output and "--data DIR" in res.output
-
-
-def test_generate_calls_the_generator_with_its_flags(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    fake = Path(__file__).with_name("fake_synth.py")
-    monkeypatch.setattr(pipeline, "SYNTH_COMMAND", [sys.executable, str(fake)])
-    monkeypatch.setattr(pipeline, "synth_available", lambda: True)
+def test_generate_makes_a_labelled_folder_of_the_split(tmp_path: Path) -> None:
     lines: list[str] = []
-    out = pipeline.generate(5, tmp_path / "g", "heldout", 3, lines.append)
-    assert len(read_labelled_folder(out)) == 5
-    assert (out / "args.txt").read_text().split() == [
-        *("--n", "5", "--out", str(tmp_path / "g"), "--split", "heldout"),
-        *("--workers", "3", "--image-format", "jpg"),
-    ]
-    assert lines and "generating 5 heldout images" in lines[0]
-
-
-def test_generator_failure_shows_its_last_lines(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(
-        pipeline, "SYNTH_COMMAND", [sys.executable, "-c", "raise SystemExit('boom')"]
-    )
-    monkeypatch.setattr(pipeline, "synth_available", lambda: True)
-    with pytest.raises(SetupError, match="boom"):
-        pipeline.generate(5, tmp_path / "g", "train", 1, lambda _: None)
+    out = pipeline.generate(4, tmp_path / "g", "heldout", 1, lines.append)
+    folder = read_labelled_folder(out)
+    assert len(folder) == 4
+    assert all(p.suffix == ".jpg" for p in folder.images.values())
+    held_out = SpritePool(split="heldout").index["spacecraft_id"]
+    assert set(folder.metadata["spacecraft_id"]) <= set(held_out)
+    assert lines and "generating 4 heldout images" in lines[0]
 
 
 def test_run_without_data_is_refused(tmp_path: Path) -> None:

@@ -244,14 +244,13 @@ def test_amp_check_is_local(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 @pytest.mark.slow
 def test_device_script_at_tiny_scale(tmp_path: Path) -> None:
-    """The whole device script on CPU, with a stand-in for the synthetic generator."""
+    """The whole device script on CPU at tiny scale, with the real synthetic generator."""
     out = tmp_path / "out"
     env = dict(
         os.environ,
         PYTHON=sys.executable,
         OUT=str(out),
         WORK=str(tmp_path / "work"),
-        SYNTH_CMD=f"{sys.executable} {ROOT / 'tests' / 'fake_synth.py'}",
         N_TRAIN="10",
         N_VAL="4",
         SYNTH_WORKERS="2",
@@ -289,8 +288,13 @@ def test_device_script_at_tiny_scale(tmp_path: Path) -> None:
     assert "held-out mean IoU:" in log and "done; files in" in log
     summary = json.loads((out / "summary.json").read_text())
     assert summary["dataset"]["train"] == 10 and summary["dataset"]["val"] == 4
-    held_args = (tmp_path / "work" / "synth" / "heldout" / "args.txt").read_text()
-    assert "--split heldout" in held_args and "--image-format jpg" in held_args
+    synth = tmp_path / "work" / "synth"
+    held = pd.read_csv(synth / "heldout" / "train_metadata.csv")
+    train = pd.read_csv(synth / "train" / "train_metadata.csv")
+    # validation only on designs never trained on, and no image id in both sets
+    assert not set(held.spacecraft_id) & set(train.spacecraft_id)
+    assert not set(held.image_id) & set(train.image_id)
+    assert all(p.suffix == ".jpg" for p in (synth / "train" / "images").iterdir())
 
 
 def test_bench_detector_reports_every_size(tiny_run: dict, tmp_path: Path) -> None:

@@ -12,22 +12,16 @@ summary lands in ``OUT/summary.json``::
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import platform
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from posebowl.errors import SetupError
 from posebowl.train import dataset, evaluate, export, fit
 
 Log = Callable[[str], None]
-# The synthetic generator's CLI (posebowl.synth); tests swap in a stand-in.
-SYNTH_COMMAND = [sys.executable, "-m", "posebowl.cli.main", "synth", "images"]
 
 
 @dataclass(frozen=True)
@@ -49,38 +43,12 @@ class Recipe:
     eval_imgsz: int | None = None
 
 
-def synth_available() -> bool:
-    return importlib.util.find_spec("posebowl.synth") is not None
-
-
 def generate(n: int, out: Path, split: str, workers: int, log: Log) -> Path:
-    """Run ``posebowl synth images`` (the synthetic generator) into ``out``."""
-    if not synth_available():
-        raise SetupError(
-            "The synthetic-data generator (posebowl.synth) is not in this checkout.",
-            "Pass labelled folders with --data DIR instead of --generate, or update posebowl.",
-        )
-    cmd = [
-        *SYNTH_COMMAND,
-        "--n",
-        str(n),
-        "--out",
-        str(out),
-        "--split",
-        split,
-        "--workers",
-        str(workers),
-        "--image-format",
-        "jpg",
-    ]
-    log(f"generating {n} {split} images: {' '.join(cmd[1:])}")
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = " | ".join((proc.stderr or proc.stdout).strip().splitlines()[-3:])
-        raise SetupError(
-            f"posebowl synth images failed with exit code {proc.returncode}: {tail}",
-            "Run the command above by hand to see the whole error.",
-        )
+    """Composite ``n`` synthetic images of ``split``'s designs into ``out`` (JPEG, for speed)."""
+    from posebowl.synth.dataset import generate as synth_generate
+
+    log(f"generating {n} {split} images with {workers} workers into {out}")
+    synth_generate(out, n, split=split, workers=workers, image_format="jpg", force=True)
     return out
 
 
