@@ -172,16 +172,17 @@ def fused_box(output: np.ndarray, min_score: float) -> tuple[np.ndarray | None, 
     if not np.isfinite(score) or score < min_score:
         return None, score
     keep = np.flatnonzero(scores >= FUSE_SCORE * score)
+    j = int(np.flatnonzero(keep == i)[0])  # the best candidate among those kept
     cx, cy, w, h = pred[:4, keep].astype(np.float64)
     cand = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-    best = cand[int(np.flatnonzero(keep == i)[0])]
+    best = cand[j]
     iw = np.clip(np.minimum(cand[:, 2], best[2]) - np.maximum(cand[:, 0], best[0]), 0, None)
     ih = np.clip(np.minimum(cand[:, 3], best[3]) - np.maximum(cand[:, 1], best[1]), 0, None)
     inter = iw * ih
     union = (cand[:, 2] - cand[:, 0]) * (cand[:, 3] - cand[:, 1])
     union += (best[2] - best[0]) * (best[3] - best[1]) - inter
     near = inter > FUSE_IOU * np.maximum(union, 1e-9)
-    near[int(np.flatnonzero(keep == i)[0])] = True
+    near[j] = True
     weights = scores[keep][near].astype(np.float64)
     return (cand[near] * weights[:, None]).sum(axis=0) / weights.sum(), score
 

@@ -217,6 +217,16 @@ def _face_points(half: np.ndarray, axis: int, sign: float, rng: np.random.Genera
     return p
 
 
+def _face_mount(half: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random point on a random face of the bus box, and that face's outward normal."""
+    axis = int(rng.integers(0, 3))
+    sign = float(rng.choice([-1.0, 1.0]))
+    base = _face_points(half, axis, sign, rng)
+    out = np.zeros(3)
+    out[axis] = sign
+    return base, out
+
+
 def make_design(design_id: int) -> Design:
     """The spacecraft ``design_id``: a deterministic, broad random design."""
     rng = _rng(_DESIGN_SALT, design_id)
@@ -337,11 +347,7 @@ def make_design(design_id: int) -> Design:
 
     # --- dish antennas ---
     for _ in range(int(rng.choice([0, 1, 2], p=[0.35, 0.5, 0.15]))):
-        axis = int(rng.integers(0, 3))
-        sign = float(rng.choice([-1.0, 1.0]))
-        base = _face_points(half, axis, sign, rng)
-        out = np.zeros(3)
-        out[axis] = sign
+        base, out = _face_mount(half, rng)
         aim = out + rng.normal(scale=0.3, size=3)
         mast = size * rng.uniform(0.05, 0.6)
         top = base + out * mast
@@ -355,11 +361,7 @@ def make_design(design_id: int) -> Design:
 
     # --- thin booms (magnetometers), whip antennas ---
     for _ in range(int(rng.choice([0, 1, 2, 3], p=[0.3, 0.35, 0.25, 0.1]))):
-        axis = int(rng.integers(0, 3))
-        sign = float(rng.choice([-1.0, 1.0]))
-        base = _face_points(half, axis, sign, rng)
-        out = np.zeros(3)
-        out[axis] = sign
+        base, out = _face_mount(half, rng)
         d = out + rng.normal(scale=0.25, size=3)
         d /= np.linalg.norm(d)
         length = size * rng.uniform(1.0, 4.0)
@@ -369,11 +371,7 @@ def make_design(design_id: int) -> Design:
             s = size * rng.uniform(0.04, 0.12)
             b.add(Part("box", _t(tip), (s, s, s), str(rng.choice(["white_paint", "gold_foil"]))))
     for _ in range(int(rng.choice([0, 1, 2, 4], p=[0.35, 0.25, 0.25, 0.15]))):
-        axis = int(rng.integers(0, 3))
-        sign = float(rng.choice([-1.0, 1.0]))
-        base = _face_points(half, axis, sign, rng)
-        out = np.zeros(3)
-        out[axis] = sign
+        base, out = _face_mount(half, rng)
         d = out + rng.normal(scale=0.5, size=3)
         d /= np.linalg.norm(d)
         b.rod(base, base + d * size * rng.uniform(0.5, 2.0), 0.006, "bare_metal")
@@ -411,11 +409,7 @@ def make_design(design_id: int) -> Design:
 
     # --- instruments: tubes, cones, star trackers ---
     for _ in range(int(rng.integers(0, 5))):
-        axis = int(rng.integers(0, 3))
-        sign = float(rng.choice([-1.0, 1.0]))
-        base = _face_points(half, axis, sign, rng)
-        out = np.zeros(3)
-        out[axis] = sign
+        base, out = _face_mount(half, rng)
         s = size * rng.uniform(0.08, 0.35)
         kind = str(rng.choice(["cylinder", "box", "cone", "sphere"], p=[0.4, 0.3, 0.2, 0.1]))
         mat = str(rng.choice(["black", "white_paint", "bare_metal", "gold_foil", "silver_foil"]))
