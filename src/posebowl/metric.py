@@ -41,7 +41,8 @@ def score_frames(predicted: pd.DataFrame, actual: pd.DataFrame) -> ScoreResult:
     if bad:
         raise InvalidSubmissionError(bad)
     iou = boxes.iou(format.box_array(predicted), format.box_array(actual))
-    per_image = pd.Series(iou, index=actual[format.INDEX_COLUMN].astype(str), name="iou")
+    # the ids stay arrow strings: turning 1M of them into Python strings took 0.6 s
+    per_image = pd.Series(iou, index=pd.Index(actual[format.INDEX_COLUMN]), name="iou")
     return ScoreResult(float(iou.mean()) if len(iou) else 0.0, per_image)
 
 
