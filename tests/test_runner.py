@@ -133,9 +133,9 @@ def test_bad_data_folders_are_input_errors(tmp_path, setup, match):
 def test_check_output_reports_missing_and_unreadable(tmp_path):
     data, _ = make_data(tmp_path)
     fmt = runner.prepare_data_view(data, tmp_path / "s").fmt
-    assert [v.rule for v in runner.check_output(tmp_path / "nope.csv", fmt)] == ["missing"]
+    assert [v.rule for v in runner.check_output(tmp_path / "nope.csv", fmt)[1]] == ["missing"]
     (tmp_path / "bad.csv").write_bytes(b"")
-    assert [v.rule for v in runner.check_output(tmp_path / "bad.csv", fmt)] == ["unreadable"]
+    assert [v.rule for v in runner.check_output(tmp_path / "bad.csv", fmt)[1]] == ["unreadable"]
 
 
 def test_verdict_json_names_every_limit_and_its_enforcement(tmp_path):

@@ -363,18 +363,21 @@ def classify(result: RunResult, problems: list[Violation], limits: Limits) -> tu
     )
 
 
-def check_output(csv: Path, fmt: pd.DataFrame) -> list[Violation]:
-    """The platform's checks on submission.csv; a missing or unreadable file is a violation."""
+def check_output(csv: Path, fmt: pd.DataFrame) -> tuple[pd.DataFrame | None, list[Violation]]:
+    """Read submission.csv and run the platform's checks on it: (the table, the problems).
+
+    A missing or unreadable file is a violation (and no table).
+    """
     if not csv.is_file():
-        return [Violation("missing", f"{SUBMISSION}/{SUBMISSION_CSV} was not written")]
+        return None, [Violation("missing", f"{SUBMISSION}/{SUBMISSION_CSV} was not written")]
     try:
         sub = format.read_boxes_csv(csv, role="submission")
     except InputError as exc:
-        return [Violation("unreadable", exc.message.rstrip("."))]
-    return format.submission_violations(sub, fmt)
+        return None, [Violation("unreadable", exc.message.rstrip("."))]
+    return sub, format.submission_violations(sub, fmt)
 
 
-def _score(csv: Path, fmt: pd.DataFrame, labels: Path) -> float:
+def _score(predicted: pd.DataFrame, fmt: pd.DataFrame, labels: Path) -> float:
     """Score submission.csv against the labels of the images the run saw (in their order)."""
     key = format.INDEX_COLUMN
     actual = format.read_boxes_csv(labels, role="labels").drop_duplicates(key)
@@ -383,11 +386,10 @@ def _score(csv: Path, fmt: pd.DataFrame, labels: Path) -> float:
     if len(lacking):
         raise InputError(
             f"The labels file {labels} has no row for {len(lacking)} of the images "
-            f"(e.g. {lacking.iloc[0]})",
+            f"(e.g. {lacking.iloc[0]}).",
             "Pass the labels of this data folder.",
         )
     subset = merged.drop(columns="_merge")
-    predicted = format.read_boxes_csv(csv, role="submission")
     return metric.score_frames(predicted, subset).score
 
 
@@ -504,15 +506,16 @@ def run_submission(
         if produced.is_file() and not produced.is_symlink():
             shutil.copyfile(produced, output_dir / SUBMISSION_CSV)
         problems: list[Violation] = []
+        submitted: pd.DataFrame | None = None
         if not (result.timed_out or result.oom_kills or result.exit_code != 0):
-            problems = check_output(output_dir / SUBMISSION_CSV, view.fmt)
+            submitted, problems = check_output(output_dir / SUBMISSION_CSV, view.fmt)
         verdict.problems = problems
         verdict.status, verdict.message = classify(result, problems, limits)
         for v in problems:
             log.note(f"check failed: {v.rule}: {v.message}")
-        if labels is not None and verdict.status is Status.SUCCESS:
+        if labels is not None and verdict.status is Status.SUCCESS and submitted is not None:
             try:
-                verdict.score = _score(output_dir / SUBMISSION_CSV, view.fmt, Path(labels))
+                verdict.score = _score(submitted, view.fmt, Path(labels))
                 log.note(f"score (mean IoU against {labels}): {verdict.score:.4f}")
             except PoseBowlError as exc:
                 verdict.score_error = exc.message
