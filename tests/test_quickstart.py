@@ -2,7 +2,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from posebowl import format
+from posebowl import rules
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,8 +16,8 @@ def test_quickstart_writes_a_valid_submission(tiny_data, tmp_path):
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
-    fmt = format.read_boxes_csv(tiny_data / "submission_format.csv")
-    assert format.submission_violations(format.read_boxes_csv(out), fmt) == []
+    fmt = rules.read_boxes_csv(tiny_data / "submission_format.csv")
+    assert rules.submission_violations(rules.read_boxes_csv(out), fmt) == []
     assert proc.stderr.count("images done") <= 11  # progress without flooding the log
     cli = subprocess.run(
         [

@@ -8,7 +8,7 @@ import pytest
 from posebowl import runner
 from posebowl.engines.base import EXIT_CODES, Enforcement, RunResult, Status
 from posebowl.errors import InputError
-from posebowl.format import Violation
+from posebowl.findings import Violation
 from posebowl.limits import Limits
 
 from .sandbox_helpers import make_data

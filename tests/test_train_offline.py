@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from posebowl import format
+from posebowl import rules
 from posebowl.cli.main import cli
 from tests.labelled_data import make_labelled_folder
 
@@ -182,9 +182,9 @@ def test_exported_model_gives_a_valid_submission(
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert f"engine {engine}" in proc.stderr and "letterbox 320" in proc.stderr
     assert "fallback box for 0 " in proc.stderr
-    sub = format.read_boxes_csv(tmp_path / "sub.csv")
-    fmt = format.read_boxes_csv(data / "submission_format.csv")
-    assert format.submission_violations(sub, fmt) == []
+    sub = rules.read_boxes_csv(tmp_path / "sub.csv")
+    fmt = rules.read_boxes_csv(data / "submission_format.csv")
+    assert rules.submission_violations(sub, fmt) == []
 
 
 def test_nothing_found_uses_the_fallback_box_and_says_so(tiny_run: dict, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from posebowl import boxes
-from posebowl.format import FRAME_HEIGHT, FRAME_WIDTH
+from posebowl.rules import FRAME_HEIGHT, FRAME_WIDTH
 
 BUCKETS = ("small", "medium", "large", "truncated")
 SMALL_AREA = 100 * 100

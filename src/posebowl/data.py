@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from posebowl.errors import InputError
-from posebowl.format import BOX_COLUMNS, COLUMNS, INDEX_COLUMN
+from posebowl.rules import BOX_COLUMNS, COLUMNS, INDEX_COLUMN
 
 META_COLUMNS = (INDEX_COLUMN, "spacecraft_id", "background_id")
 STRATA = ("spacecraft_id", "background_id")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from posebowl.format import Violation
+    from posebowl.findings import Violation
 
 
 class PoseBowlError(Exception):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from posebowl import boxes, format
+from posebowl import boxes, rules
 from posebowl.errors import InvalidSubmissionError
 
 
@@ -30,24 +30,24 @@ class ScoreResult:
 
 
 def score_frames(predicted: pd.DataFrame, actual: pd.DataFrame) -> ScoreResult:
-    """Score two box tables (columns as in :data:`posebowl.format.COLUMNS`).
+    """Score two box tables (columns as in :data:`posebowl.rules.COLUMNS`).
 
     Raises InvalidSubmissionError listing every rule broken, by predictions or labels.
     """
-    bad_labels = format.label_violations(actual)
+    bad_labels = rules.label_violations(actual)
     if bad_labels:
         raise InvalidSubmissionError(bad_labels, what="ground-truth labels")
-    bad = format.prediction_violations(predicted, actual)
+    bad = rules.prediction_violations(predicted, actual)
     if bad:
         raise InvalidSubmissionError(bad)
-    iou = boxes.iou(format.box_array(predicted), format.box_array(actual))
+    iou = boxes.iou(rules.box_array(predicted), rules.box_array(actual))
     # the ids stay arrow strings: turning 1M of them into Python strings took 0.6 s
-    per_image = pd.Series(iou, index=pd.Index(actual[format.INDEX_COLUMN]), name="iou")
+    per_image = pd.Series(iou, index=pd.Index(actual[rules.INDEX_COLUMN]), name="iou")
     return ScoreResult(float(iou.mean()) if len(iou) else 0.0, per_image)
 
 
 def score_files(predicted_path: str | Path, actual_path: str | Path) -> ScoreResult:
     """Read and score two CSV files; see :func:`score_frames`."""
-    actual = format.read_boxes_csv(actual_path, role="ground-truth")
-    predicted = format.read_boxes_csv(predicted_path, role="predictions")
+    actual = rules.read_boxes_csv(actual_path, role="ground-truth")
+    predicted = rules.read_boxes_csv(predicted_path, role="predictions")
     return score_frames(predicted, actual)

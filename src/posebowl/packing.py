@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from posebowl.errors import InvalidSubmissionError, PackError
-from posebowl.format import Violation
+from posebowl.findings import Violation
 
 ENTRYPOINT = "main.sh"
 SKIP_DIRS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints", ".hg", ".svn"})

@@ -5,7 +5,7 @@
 ``submission_format.csv``, never labels; ``smoke`` cuts both to the first N images), runs the
 in-sandbox entrypoint through an :class:`~posebowl.engines.base.Engine`, streams the output to
 ``log.txt`` with timestamps (capped, with a note), checks ``submission.csv`` with the platform's
-rules (:func:`posebowl.format.submission_violations`), scores it when labels are given (read on
+rules (:func:`posebowl.rules.submission_violations`), scores it when labels are given (read on
 the host only, after the run) and writes the verdict to ``result.json``.
 
 :func:`run_command` runs any command in the same sandbox layout (``posebowl shell``, the
@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from posebowl import format, metric, packing
+from posebowl import metric, packing, rules
 from posebowl.engines.base import (
     DATA,
     ENTRYPOINT,
@@ -44,7 +44,7 @@ from posebowl.engines.base import (
     Status,
 )
 from posebowl.errors import InputError, InvalidSubmissionError, PoseBowlError, SetupError
-from posebowl.format import Violation
+from posebowl.findings import Violation
 from posebowl.limits import Limits
 from posebowl.runtime_env import Runtime
 
@@ -231,15 +231,15 @@ def prepare_data_view(data_dir: Path, scratch: Path, smoke: int | None = None) -
                 if not line:
                     break
                 out.write(line)
-    fmt = format.read_boxes_csv(dst_fmt, role="submission format")
-    if list(fmt.columns[:1]) != [format.INDEX_COLUMN]:
+    fmt = rules.read_boxes_csv(dst_fmt, role="submission format")
+    if list(fmt.columns[:1]) != [rules.INDEX_COLUMN]:
         raise InputError(
-            f"{src_fmt} does not start with an {format.INDEX_COLUMN} column.",
-            f"Use the competition's file: {','.join(format.COLUMNS)}.",
+            f"{src_fmt} does not start with an {rules.INDEX_COLUMN} column.",
+            f"Use the competition's file: {','.join(rules.COLUMNS)}.",
         )
     binds = [Bind(view, DATA)]
     images = data_dir / IMAGES_NAME
-    ids = [str(i) for i in fmt[format.INDEX_COLUMN]]
+    ids = [str(i) for i in fmt[rules.INDEX_COLUMN]]
     present = set(os.listdir(images))
     missing = sum(1 for i in ids if f"{i}.png" not in present)
     if smoke is None:
@@ -371,16 +371,16 @@ def check_output(csv: Path, fmt: pd.DataFrame) -> tuple[pd.DataFrame | None, lis
     if not csv.is_file():
         return None, [Violation("missing", f"{SUBMISSION}/{SUBMISSION_CSV} was not written")]
     try:
-        sub = format.read_boxes_csv(csv, role="submission")
+        sub = rules.read_boxes_csv(csv, role="submission")
     except InputError as exc:
         return None, [Violation("unreadable", exc.message.rstrip("."))]
-    return sub, format.submission_violations(sub, fmt)
+    return sub, rules.submission_violations(sub, fmt)
 
 
 def _score(predicted: pd.DataFrame, fmt: pd.DataFrame, labels: Path) -> float:
     """Score submission.csv against the labels of the images the run saw (in their order)."""
-    key = format.INDEX_COLUMN
-    actual = format.read_boxes_csv(labels, role="labels").drop_duplicates(key)
+    key = rules.INDEX_COLUMN
+    actual = rules.read_boxes_csv(labels, role="labels").drop_duplicates(key)
     merged = fmt[[key]].merge(actual, on=key, how="left", indicator=True)
     lacking = merged.loc[merged["_merge"] == "left_only", key]
     if len(lacking):
@@ -570,7 +570,7 @@ def run_command(
         else:
             empty = scratch / "data"
             (empty / IMAGES_NAME).mkdir(parents=True)
-            (empty / FORMAT_NAME).write_text(",".join(format.COLUMNS) + "\n")
+            (empty / FORMAT_NAME).write_text(",".join(rules.COLUMNS) + "\n")
             binds.append(Bind(empty, DATA))
         if zip_path is not None:
             packing.extract_zip(

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from posebowl.buckets import size_bucket
-from posebowl.format import FRAME_HEIGHT, FRAME_WIDTH
+from posebowl.rules import FRAME_HEIGHT, FRAME_WIDTH
 from posebowl.synth import compose
 from posebowl.synth.compose import Placement, alpha_box, paste, warp_sprite
 from posebowl.synth.pool import SpritePool

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from posebowl.cli.main import cli
 from posebowl.errors import InputError
-from posebowl.format import COLUMNS, FRAME_HEIGHT, FRAME_WIDTH, label_violations
+from posebowl.rules import COLUMNS, FRAME_HEIGHT, FRAME_WIDTH, label_violations
 from posebowl.synth import dataset
 from posebowl.synth.pool import SHIPPED_SPRITES, SpritePool, read_index
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from posebowl.format import Violation
+from posebowl.findings import Violation
 
 out = Console(soft_wrap=True, highlight=False)
 err = Console(stderr=True, soft_wrap=True, highlight=False)

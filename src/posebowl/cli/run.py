@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from posebowl import format, runner
+from posebowl import rules, runner
 from posebowl.cli._render import err, out, print_json
 from posebowl.cli._sandbox import SandboxOptions, limit_options
 from posebowl.cli.report import print_summary
@@ -198,7 +198,7 @@ def _report(
         metadata = find_metadata(labels)
     if verdict.smoke is not None:
         # only the images the run saw: the labels of the others are not "missed"
-        key = format.INDEX_COLUMN
+        key = rules.INDEX_COLUMN
         seen = pd.read_csv(pred, usecols=[key], dtype=str)[key]
         truth = pd.read_csv(labels, dtype={key: str})
         report_dir.mkdir(parents=True, exist_ok=True)

@@ -120,7 +120,7 @@ def bucket_line(df: object) -> str:
     import numpy as np
 
     from posebowl.buckets import BUCKETS, size_bucket
-    from posebowl.format import BOX_COLUMNS
+    from posebowl.rules import BOX_COLUMNS
 
     b = size_bucket(df[list(BOX_COLUMNS)].to_numpy())  # type: ignore[index]
     return " | ".join(f"{k} {np.mean(b == k):.0%}" for k in BUCKETS)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from posebowl import format
+from posebowl import rules
 from posebowl.cli._render import out, print_json, print_violations
 
 
@@ -19,9 +19,9 @@ def command(submission: Path, format_csv: Path, as_json: bool) -> int:
 
     Reports every problem at once; exit code 0 when valid, 1 when not.
     """
-    fmt = format.read_boxes_csv(format_csv, role="submission format")
-    sub = format.read_boxes_csv(submission, role="submission")
-    problems = format.submission_violations(sub, fmt)
+    fmt = rules.read_boxes_csv(format_csv, role="submission format")
+    sub = rules.read_boxes_csv(submission, role="submission")
+    problems = rules.submission_violations(sub, fmt)
     if as_json:
         print_json(
             {"valid": not problems, "rows": len(sub), "problems": [v.to_dict() for v in problems]}

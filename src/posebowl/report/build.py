@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from posebowl import buckets, format
+from posebowl import buckets, rules
 from posebowl.errors import InputError
-from posebowl.format import Violation, violation
+from posebowl.findings import Violation, violation
 from posebowl.report import plots
 from posebowl.report.evaluate import (
     METADATA_COLUMNS,
@@ -91,8 +91,8 @@ def build_report(
             f"worst={worst} and best={best} must not be negative.", "Pass 0 or more images."
         )
     images_dir, out_dir = Path(images_dir), Path(out_dir)
-    labels = format.read_boxes_csv(labels_csv, role="ground-truth")
-    predicted = format.read_boxes_csv(pred_csv, role="predictions")
+    labels = rules.read_boxes_csv(labels_csv, role="ground-truth")
+    predicted = rules.read_boxes_csv(pred_csv, role="predictions")
     meta = read_metadata(metadata) if metadata is not None else None
     ev = evaluate(predicted, labels, meta)
     table = ev.table

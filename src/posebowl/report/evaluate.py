@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from posebowl import boxes, format
+from posebowl import boxes, rules
 from posebowl.buckets import size_bucket
 from posebowl.errors import InputError, InvalidSubmissionError
-from posebowl.format import BOX_COLUMNS, INDEX_COLUMN, Violation, violation
+from posebowl.findings import Violation, violation
+from posebowl.rules import BOX_COLUMNS, INDEX_COLUMN
 
 METADATA_COLUMNS = ("spacecraft_id", "background_id")
 TRUE_COLUMNS = tuple(f"true_{c}" for c in BOX_COLUMNS)
@@ -49,7 +50,7 @@ class Evaluation:
 
 
 def _check_columns(df: pd.DataFrame, what: str) -> None:
-    bad = format.column_violations(df)
+    bad = rules.column_violations(df)
     if bad:
         raise InvalidSubmissionError(bad, what=what)
 
@@ -67,7 +68,7 @@ def _clean(df: pd.DataFrame, role: str) -> tuple[pd.DataFrame, list[Violation]]:
             )
         )
     ids = df[INDEX_COLUMN].astype(str).to_numpy(dtype=object)
-    values = format.box_array(df)
+    values = rules.box_array(df)
     not_finite = ~np.isfinite(values).all(axis=1) & ~no_id
     if not_finite.any():
         notes.append(
@@ -129,7 +130,7 @@ def evaluate(
     """
     _check_columns(actual, "ground-truth labels")
     _check_columns(predicted, "predictions")
-    official = format.label_violations(actual) + format.prediction_violations(predicted, actual)
+    official = rules.label_violations(actual) + rules.prediction_violations(predicted, actual)
 
     truth, left_out = _clean(actual, "label")
     pred, pred_notes = _clean(predicted, "prediction")

@@ -18,8 +18,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from posebowl.format import FRAME_HEIGHT, FRAME_WIDTH, Violation, violation
+from posebowl.findings import Violation, violation
 from posebowl.report.evaluate import METADATA_COLUMNS, PRED_COLUMNS, TRUE_COLUMNS
+from posebowl.rules import FRAME_HEIGHT, FRAME_WIDTH
 
 FRAME_THUMB_WIDTH = 320  # px, the whole-frame thumbnail
 ZOOM_SIZE = 224  # px, the longest side of the zoom

@@ -8,7 +8,7 @@ from importlib import resources
 import jinja2
 import pandas as pd
 
-from posebowl.format import Violation
+from posebowl.findings import Violation
 from posebowl.report.gallery import Card
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from posebowl.format import FRAME_HEIGHT, FRAME_WIDTH
+from posebowl.rules import FRAME_HEIGHT, FRAME_WIDTH
 from posebowl.synth import backgrounds
 from posebowl.synth.pool import SpritePool
 

@@ -28,7 +28,7 @@ import cv2
 import pandas as pd
 
 from posebowl.errors import InputError
-from posebowl.format import BOX_COLUMNS, COLUMNS, INDEX_COLUMN
+from posebowl.rules import BOX_COLUMNS, COLUMNS, INDEX_COLUMN
 from posebowl.synth.compose import N_BACKGROUNDS, SynthImage, make_image
 from posebowl.synth.pool import SHIPPED_SPRITES, SpritePool
 

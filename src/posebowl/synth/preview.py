@@ -10,7 +10,7 @@ import pandas as pd
 
 from posebowl.buckets import size_bucket
 from posebowl.errors import InputError
-from posebowl.format import BOX_COLUMNS, INDEX_COLUMN
+from posebowl.rules import BOX_COLUMNS, INDEX_COLUMN
 from posebowl.synth.compose import make_image
 from posebowl.synth.pool import SHIPPED_SPRITES, SpritePool
 

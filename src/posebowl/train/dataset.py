@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from posebowl import format
+from posebowl import rules
 from posebowl.errors import InputError
 
 LABEL_FILES = ("train_labels.csv", "labels.csv")
@@ -45,7 +45,7 @@ class LabelledFolder:
     """A folder in the competition layout: labels (and metadata) in image order, image paths."""
 
     root: Path
-    labels: pd.DataFrame  # columns format.COLUMNS, image_id as str
+    labels: pd.DataFrame  # columns rules.COLUMNS, image_id as str
     metadata: pd.DataFrame | None  # image_id, spacecraft_id, background_id (as read)
     images: dict[str, Path] = field(repr=False)
 
@@ -68,8 +68,8 @@ def read_labelled_folder(root: str | Path) -> LabelledFolder:
             f"The data folder {root} has no {LABEL_FILES[0]}.",
             "Give a folder in the competition layout (images/ and train_labels.csv).",
         )
-    labels = pd.read_csv(labels_path, dtype={format.INDEX_COLUMN: str})
-    problems = format.label_violations(labels)
+    labels = pd.read_csv(labels_path, dtype={rules.INDEX_COLUMN: str})
+    problems = rules.label_violations(labels)
     if problems:
         raise InputError(
             f"The labels in {labels_path} are invalid: {problems[0].message}.",
@@ -78,8 +78,8 @@ def read_labelled_folder(root: str | Path) -> LabelledFolder:
     metadata = None
     meta_path = _first(root, METADATA_FILES)
     if meta_path is not None:
-        metadata = pd.read_csv(meta_path, dtype={format.INDEX_COLUMN: str})
-        metadata = metadata.set_index(format.INDEX_COLUMN).reindex(labels[format.INDEX_COLUMN])
+        metadata = pd.read_csv(meta_path, dtype={rules.INDEX_COLUMN: str})
+        metadata = metadata.set_index(rules.INDEX_COLUMN).reindex(labels[rules.INDEX_COLUMN])
         metadata = metadata.reset_index()
     images_dir = root / "images"
     if not images_dir.is_dir():
@@ -90,7 +90,7 @@ def read_labelled_folder(root: str | Path) -> LabelledFolder:
             stem, suffix = os.path.splitext(entry.name)
             if suffix.lower() in IMAGE_SUFFIXES:
                 found[stem] = Path(entry.path)
-    ids = labels[format.INDEX_COLUMN].tolist()
+    ids = labels[rules.INDEX_COLUMN].tolist()
     missing = [i for i in ids if i not in found]
     if missing:
         shown = ", ".join(missing[:5])
@@ -203,7 +203,7 @@ def build_yolo_dataset(
     val_folders = [read_labelled_folder(p) for p in val]
     seen: set[str] = set()
     for f in [*train_folders, *val_folders]:
-        ids = set(f.labels[format.INDEX_COLUMN])
+        ids = set(f.labels[rules.INDEX_COLUMN])
         clash = seen & ids
         if clash:
             raise InputError(
@@ -241,8 +241,8 @@ def build_yolo_dataset(
     held_meta: list[pd.DataFrame] = []
     done = 0
     for folder, is_val in plan:
-        boxes = format.box_array(folder.labels)
-        for k, image_id in enumerate(folder.labels[format.INDEX_COLUMN]):
+        boxes = rules.box_array(folder.labels)
+        for k, image_id in enumerate(folder.labels[rules.INDEX_COLUMN]):
             src = folder.images[image_id]
             split = "val" if is_val[k] else "train"
             with Image.open(src) as im:
@@ -262,7 +262,7 @@ def build_yolo_dataset(
     labels = pd.concat(held_labels, ignore_index=True)
     labels.to_csv(out / "heldout" / LABEL_FILES[0], index=False)
     fmt = labels.copy()
-    fmt[list(format.BOX_COLUMNS)] = 0
+    fmt[list(rules.BOX_COLUMNS)] = 0
     fmt.to_csv(out / "heldout" / "submission_format.csv", index=False)
     if held_meta and len(held_meta) == len(held_labels):
         pd.concat(held_meta, ignore_index=True).to_csv(

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from posebowl import boxes, buckets, format
+from posebowl import boxes, buckets, rules
 from posebowl.errors import InputError, SetupError
 from posebowl.metric import score_frames
 from posebowl.train.dataset import LabelledFolder
@@ -75,10 +75,10 @@ def evaluate_predictions(
     fallbacks: int = 0,
     seconds: float | None = None,
 ) -> Evaluation:
-    """Score ``predicted`` (format.COLUMNS) against the folder's labels, with breakdowns."""
+    """Score ``predicted`` (rules.COLUMNS) against the folder's labels, with breakdowns."""
     result = score_frames(predicted, folder.labels)
     per_image = result.per_image.to_frame("iou")
-    per_image["bucket"] = buckets.size_bucket(format.box_array(folder.labels))
+    per_image["bucket"] = buckets.size_bucket(rules.box_array(folder.labels))
     by_background = None
     meta = folder.metadata
     if meta is not None and "background_id" in meta.columns:
@@ -89,8 +89,8 @@ def evaluate_predictions(
 
 
 def _frame(ids: list[str], rows: np.ndarray) -> pd.DataFrame:
-    df = pd.DataFrame(rows.astype(np.int64), columns=list(format.BOX_COLUMNS))
-    df.insert(0, format.INDEX_COLUMN, ids)
+    df = pd.DataFrame(rows.astype(np.int64), columns=list(rules.BOX_COLUMNS))
+    df.insert(0, rules.INDEX_COLUMN, ids)
     return df
 
 
@@ -108,7 +108,7 @@ def predict_with_ultralytics(
     from posebowl.train.fit import load_model
 
     model = load_model(weights)
-    ids = folder.labels[format.INDEX_COLUMN].tolist()
+    ids = folder.labels[rules.INDEX_COLUMN].tolist()
     out = np.zeros((len(ids), 4))
     fallbacks = 0
     for start in range(0, len(ids), batch):
@@ -124,7 +124,7 @@ def predict_with_ultralytics(
             else:
                 box = np.asarray(FALLBACK_BOX, dtype=np.float64)
                 fallbacks += 1
-            clipped = boxes.clip(box, min(w, format.FRAME_WIDTH), min(h, format.FRAME_HEIGHT))[0]
+            clipped = boxes.clip(box, min(w, rules.FRAME_WIDTH), min(h, rules.FRAME_HEIGHT))[0]
             out[start + k] = np.rint(clipped)
         if progress is not None:
             progress(min(start + batch, len(ids)), len(ids))
@@ -168,7 +168,7 @@ def predict_with_benchmark(
         data.mkdir()
         (data / "images").symlink_to((folder.root / "images").resolve())
         fmt = folder.labels.copy()
-        fmt[list(format.BOX_COLUMNS)] = 0
+        fmt[list(rules.BOX_COLUMNS)] = 0
         fmt.to_csv(data / "submission_format.csv", index=False)
         submission = Path(tmp) / "submission.csv"
         start = time.perf_counter()
@@ -187,7 +187,7 @@ def predict_with_benchmark(
                 f"{script.name} failed with exit code {proc.returncode}: {' | '.join(tail)}",
                 "Check the model folder (model.xml/model.onnx, config.json).",
             )
-        predictions = pd.read_csv(submission, dtype={format.INDEX_COLUMN: str})
+        predictions = pd.read_csv(submission, dtype={rules.INDEX_COLUMN: str})
     match = re.search(r"fallback box for (\d+)", proc.stderr)
     fallbacks = int(match.group(1)) if match else 0
     return BenchmarkRun(predictions, seconds, proc.stderr, fallbacks)

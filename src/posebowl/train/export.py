@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from posebowl.errors import InputError
-from posebowl.format import FRAME_HEIGHT, FRAME_WIDTH
+from posebowl.rules import FRAME_HEIGHT, FRAME_WIDTH
 from posebowl.train import offline
 
 FORMATS = ("onnx", "openvino")

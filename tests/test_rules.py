@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from posebowl import format
+from posebowl import rules
 from posebowl.cli.main import cli
 from tests.conftest import boxes_frame, make_ids
 
@@ -14,12 +14,12 @@ FMT = boxes_frame(IDS, [(0, 0, 0, 0)] * 3)
 GOOD = boxes_frame(IDS, [(0, 0, 10, 10), (100, 200, 1280, 1024), (3, 3, 3, 3)])
 
 
-def rules(sub, fmt=FMT):
-    return [v.rule for v in format.submission_violations(sub, fmt)]
+def broken(sub, fmt=FMT):
+    return [v.rule for v in rules.submission_violations(sub, fmt)]
 
 
 def test_good_submission_has_no_violations():
-    assert rules(GOOD) == []
+    assert broken(GOOD) == []
 
 
 def test_every_problem_reported_at_once():
@@ -27,7 +27,7 @@ def test_every_problem_reported_at_once():
     bad.loc[0, "xmin"] = 20.5  # > xmax and not an integer
     bad.loc[1, "xmax"] = 1300  # outside the frame
     bad.loc[2, "ymax"] = 1025
-    got = rules(bad)
+    got = broken(bad)
     for rule in ("xmin_gt_xmax", "xmax_outside_frame", "ymax_outside_frame", "xmin_not_integer"):
         assert rule in got
 
@@ -44,16 +44,16 @@ def test_every_problem_reported_at_once():
     ],
 )
 def test_platform_rules(mutate, rule):
-    assert rule in rules(mutate(GOOD).reset_index(drop=True))
+    assert rule in broken(mutate(GOOD).reset_index(drop=True))
 
 
 def test_integer_valued_floats_still_break_the_dtype_rule():
     # The platform compares dtypes with the format file: 10.0 is not 10.
-    assert "xmin_not_integer" in rules(GOOD.astype({"xmin": float}))
+    assert "xmin_not_integer" in broken(GOOD.astype({"xmin": float}))
 
 
 def test_empty_submission():
-    assert rules(GOOD.iloc[:0]) == ["empty"]
+    assert broken(GOOD.iloc[:0]) == ["empty"]
 
 
 def test_cli_validate(tmp_path):
@@ -77,11 +77,11 @@ def test_cli_validate(tmp_path):
 def test_unreadable_csv_is_an_input_error(tmp_path):
     (tmp_path / "empty.csv").write_text("")
     with pytest.raises(Exception, match="is empty"):
-        format.read_boxes_csv(tmp_path / "empty.csv")
+        rules.read_boxes_csv(tmp_path / "empty.csv")
 
 
 def test_ids_keep_leading_zeros(tmp_path):
     ids = ["0" * 31 + "1"]
     boxes_frame(ids, [(0, 0, 1, 1)]).to_csv(tmp_path / "a.csv", index=False)
-    assert format.read_boxes_csv(tmp_path / "a.csv").image_id.tolist() == ids
+    assert rules.read_boxes_csv(tmp_path / "a.csv").image_id.tolist() == ids
     assert isinstance(pd.read_csv(tmp_path / "a.csv").image_id[0], np.integer)  # the trap

@@ -1,46 +1,26 @@
-"""The submission format: one place for the columns, the frame and every rule.
+"""The submission rules: one place for the columns, the frame and every rule.
 
 The platform checks a ``submission.csv`` against ``submission_format.csv`` after ``main.sh`` ends;
 the official scorer checks predictions against the labels. Both sets of rules live here and
-return a list of :class:`Violation` (every problem at once, never only the first), used by
-``posebowl validate``, ``posebowl score`` and the sandbox's verdict.
+return a list of :class:`~posebowl.findings.Violation` (every problem at once, never only the
+first), used by ``posebowl validate``, ``posebowl score`` and the sandbox's verdict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from posebowl.errors import InputError
+from posebowl.findings import Violation, violation
 
 INDEX_COLUMN = "image_id"
 BOX_COLUMNS = ("xmin", "ymin", "xmax", "ymax")
 COLUMNS = (INDEX_COLUMN, *BOX_COLUMNS)
 FRAME_WIDTH = 1280
 FRAME_HEIGHT = 1024
-SHOW_IDS = 10  # how many offending image ids a message names
-
-
-@dataclass(frozen=True)
-class Violation:
-    """One broken rule: a stable ``rule`` name, a sentence, and the offending image ids."""
-
-    rule: str
-    message: str
-    image_ids: tuple[str, ...] = ()
-    count: int = 0
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "rule": self.rule,
-            "message": self.message,
-            "count": self.count,
-            "image_ids": list(self.image_ids),
-        }
 
 
 def _ids(df: pd.DataFrame, mask: np.ndarray) -> list[str]:
@@ -51,16 +31,6 @@ def _ids(df: pd.DataFrame, mask: np.ndarray) -> list[str]:
 def _rows(rule: str, what: str, df: pd.DataFrame, mask: np.ndarray) -> Violation:
     """A violation for the rows of ``df`` selected by ``mask``."""
     return violation(rule, what, _ids(df, mask))
-
-
-def violation(rule: str, what: str, ids: Iterable[object]) -> Violation:
-    """A violation naming the first SHOW_IDS offending ids and how many there are in all."""
-    ids = [str(i) for i in ids]
-    shown = ", ".join(ids[:SHOW_IDS])
-    more = f" and {len(ids) - SHOW_IDS} more" if len(ids) > SHOW_IDS else ""
-    row = "row" if len(ids) == 1 else "rows"
-    message = f"{what} in {len(ids)} {row} (image_id {shown}{more})"
-    return Violation(rule, message, tuple(ids[:SHOW_IDS]), len(ids))
 
 
 def read_boxes_csv(path: str | Path, role: str = "predictions") -> pd.DataFrame:
