@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from posebowl.cli.run import find_metadata
+from posebowl.datafolder import metadata_beside as find_metadata
 
 from .sandbox_helpers import make_data, needs_sandbox, real_runtime
 

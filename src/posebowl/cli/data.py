@@ -96,7 +96,7 @@ def split(data_dev: Path, n: int, out_dir: Path, labels_dir: Path, seed: int, fo
     Stratified by spacecraft_id x background_id when DATA_DEV has train_metadata.csv. Images are
     hard-linked when possible (copied otherwise).
     """
-    from posebowl.data import split_dev
+    from posebowl.sampling import split_dev
 
     df = split_dev(data_dev, n, out_dir=out_dir, labels_dir=labels_dir, seed=seed, force=force)
     strat = " (stratified by spacecraft_id x background_id)" if "spacecraft_id" in df else ""

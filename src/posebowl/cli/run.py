@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 import pandas as pd
 
-from posebowl import rules, runner
+from posebowl import datafolder, rules, runner
 from posebowl.cli._render import err, out, print_json
 from posebowl.cli._sandbox import SandboxOptions, limit_options
 from posebowl.cli.report import print_summary
@@ -167,22 +167,6 @@ def command(
     return verdict.process_exit_code
 
 
-def find_metadata(labels: Path) -> Path | None:
-    """The metadata table beside ``labels``: X_metadata.csv for X_labels.csv, or metadata.csv.
-
-    ``posebowl data sample`` writes data_labels/test_labels.csv and test_metadata.csv.
-    """
-    names = []
-    if "labels" in labels.name:
-        names.append(labels.name.replace("labels", "metadata"))
-    names.append("metadata.csv")
-    for name in names:
-        candidate = labels.parent / name
-        if candidate.is_file() and candidate != labels:
-            return candidate
-    return None
-
-
 def _report(
     verdict: runner.Verdict, labels: Path, metadata: Path | None, report_dir: Path
 ) -> ReportResult:
@@ -195,7 +179,7 @@ def _report(
         )
     pred = verdict.output_dir / runner.SUBMISSION_CSV
     if metadata is None:
-        metadata = find_metadata(labels)
+        metadata = datafolder.metadata_beside(labels)
     if verdict.smoke is not None:
         # only the images the run saw: the labels of the others are not "missed"
         key = rules.INDEX_COLUMN

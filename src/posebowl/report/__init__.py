@@ -4,8 +4,9 @@
 self-contained ``index.html`` (charts and thumbnails embedded) and ``per_image.csv``.
 """
 
+from posebowl.datafolder import read_metadata
 from posebowl.report.build import DEFAULT_BEST, DEFAULT_WORST, ReportResult, build_report
-from posebowl.report.evaluate import Evaluation, evaluate, read_metadata, select_gallery
+from posebowl.report.evaluate import Evaluation, evaluate, select_gallery
 
 __all__ = [
     "DEFAULT_BEST",

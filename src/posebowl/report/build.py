@@ -11,16 +11,15 @@ import numpy as np
 import pandas as pd
 
 from posebowl import buckets, rules
+from posebowl.datafolder import METADATA_COLUMNS, claim_files, read_metadata
 from posebowl.errors import InputError
 from posebowl.findings import Violation, violation
 from posebowl.report import plots
 from posebowl.report.evaluate import (
-    METADATA_COLUMNS,
     PRED_COLUMNS,
     TRUE_COLUMNS,
     Evaluation,
     evaluate,
-    read_metadata,
     select_gallery,
 )
 from posebowl.report.gallery import UNREADABLE, Progress, list_images, make_cards, missing_images
@@ -69,31 +68,46 @@ def _groups(ev: Evaluation) -> list[GroupSection]:
     return sections
 
 
+Table = str | Path | pd.DataFrame  # a CSV path, or the table already read
+
+
+def _table(src: Table, role: str) -> pd.DataFrame:
+    return src if isinstance(src, pd.DataFrame) else rules.read_boxes_csv(src, role=role)
+
+
 def build_report(
-    pred_csv: str | Path,
-    labels_csv: str | Path,
+    pred_csv: Table,
+    labels_csv: Table,
     images_dir: str | Path,
     out_dir: str | Path,
-    metadata: str | Path | None = None,
+    metadata: str | Path | pd.DataFrame | None = None,
     worst: int = DEFAULT_WORST,
     best: int = DEFAULT_BEST,
     progress: Progress | None = None,
+    sources: dict[str, str] | None = None,
 ) -> ReportResult:
     """Write ``out_dir/index.html`` (everything embedded) and ``out_dir/per_image.csv``.
 
-    Only the ``worst + best`` gallery images are decoded; ``progress(done, total)`` is called
-    after each. Rows that cannot be scored, and images missing on disk, are listed on the page
-    and in the result, never dropped silently. Raises InvalidSubmissionError when a CSV lacks
-    the required columns and InputError when a file is unreadable or nothing can be scored.
+    The predictions and labels are CSV paths or tables already read (``rules.read_boxes_csv``),
+    the metadata a path or :func:`posebowl.datafolder.read_metadata`'s frame; ``sources`` names
+    them on the page (default: the paths given). Only the ``worst + best`` gallery images are
+    decoded; ``progress(done, total)`` is called after each. Rows that cannot be scored, and
+    images missing on disk, are listed on the page and in the result, never dropped silently.
+    Raises InvalidSubmissionError when a CSV lacks the required columns and InputError when a
+    file is unreadable, nothing can be scored, or ``out_dir`` holds an index.html or
+    per_image.csv posebowl did not write.
     """
     if worst < 0 or best < 0:
         raise InputError(
             f"worst={worst} and best={best} must not be negative.", "Pass 0 or more images."
         )
     images_dir, out_dir = Path(images_dir), Path(out_dir)
-    labels = rules.read_boxes_csv(labels_csv, role="ground-truth")
-    predicted = rules.read_boxes_csv(pred_csv, role="predictions")
-    meta = read_metadata(metadata) if metadata is not None else None
+    labels = _table(labels_csv, "ground-truth")
+    predicted = _table(pred_csv, "predictions")
+    if metadata is None or isinstance(metadata, pd.DataFrame):
+        meta = metadata
+    else:
+        meta = read_metadata(metadata)
     ev = evaluate(predicted, labels, meta)
     table = ev.table
     left_out = list(ev.left_out)
@@ -115,12 +129,18 @@ def build_report(
         )
 
     iou = table["iou"]
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(
+            f"Cannot write the report into {out_dir} (it is a file).",
+            "Pass a writable folder with -o.",
+        )
+    claim = claim_files(out_dir, [INDEX_NAME, PER_IMAGE_NAME])
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
         _per_image_frame(table).to_csv(out_dir / PER_IMAGE_NAME)
+        claim.record(PER_IMAGE_NAME)
         page = Page(
             title="posebowl evaluation report",
-            sources=_sources(pred_csv, labels_csv, images_dir, metadata),
+            sources=sources or _sources(pred_csv, labels_csv, images_dir, metadata),
             generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             score=ev.score,
             scored=len(table),
@@ -140,6 +160,8 @@ def build_report(
         )
         path = out_dir / INDEX_NAME
         path.write_text(render(page), encoding="utf-8")
+        claim.record(INDEX_NAME)
+        claim.save()
     except OSError as exc:
         raise InputError(
             f"Cannot write the report into {out_dir} ({exc.strerror}).",
@@ -160,9 +182,12 @@ def _per_image_frame(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def _sources(
-    pred: str | Path, labels: str | Path, images: Path, metadata: str | Path | None
+    pred: Table, labels: Table, images: Path, metadata: str | Path | pd.DataFrame | None
 ) -> dict[str, str]:
-    out = {"predictions": str(pred), "labels": str(labels), "images": str(images)}
+    def name(src: object) -> str:
+        return f"a table of {len(src)} rows" if isinstance(src, pd.DataFrame) else str(src)
+
+    out = {"predictions": name(pred), "labels": name(labels), "images": str(images)}
     if metadata is not None:
-        out["metadata"] = str(metadata)
+        out["metadata"] = name(metadata)
     return out

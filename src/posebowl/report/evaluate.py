@@ -10,18 +10,17 @@ scorer would accept the files is reported beside it (``official``, the same rule
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from posebowl import boxes, rules
 from posebowl.buckets import size_bucket
+from posebowl.datafolder import METADATA_COLUMNS
 from posebowl.errors import InputError, InvalidSubmissionError
 from posebowl.findings import Violation, violation
 from posebowl.rules import BOX_COLUMNS, INDEX_COLUMN
 
-METADATA_COLUMNS = ("spacecraft_id", "background_id")
 TRUE_COLUMNS = tuple(f"true_{c}" for c in BOX_COLUMNS)
 PRED_COLUMNS = tuple(f"pred_{c}" for c in BOX_COLUMNS)
 
@@ -94,39 +93,14 @@ def _clean(df: pd.DataFrame, role: str) -> tuple[pd.DataFrame, list[Violation]]:
     return clean, notes
 
 
-def read_metadata(path: str | Path) -> pd.DataFrame:
-    """Read ``train_metadata.csv`` (image_id, spacecraft_id, background_id) indexed by id."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"The metadata file {p} does not exist.", "Check the path.")
-    try:
-        df = pd.read_csv(p, dtype={INDEX_COLUMN: str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(
-            f"The metadata file {p} is not a readable CSV ({exc}).",
-            "Pass train_metadata.csv: image_id,spacecraft_id,background_id.",
-        ) from exc
-    missing = [c for c in (INDEX_COLUMN, *METADATA_COLUMNS) if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"The metadata file {p} lacks the columns {missing} (it has {list(df.columns)}).",
-            "Pass train_metadata.csv: image_id,spacecraft_id,background_id.",
-        )
-    df = df.dropna(subset=[INDEX_COLUMN]).drop_duplicates(INDEX_COLUMN)
-    out = df.set_index(INDEX_COLUMN)[list(METADATA_COLUMNS)]
-    for col in METADATA_COLUMNS:
-        if pd.api.types.is_numeric_dtype(out[col]) and (out[col].dropna() % 1 == 0).all():
-            out[col] = out[col].astype("Int64")  # whole numbers stay whole after reindexing
-    return out
-
-
 def evaluate(
     predicted: pd.DataFrame, actual: pd.DataFrame, metadata: pd.DataFrame | None = None
 ) -> Evaluation:
     """Align ``predicted`` with ``actual`` by image_id and score what is in both.
 
-    ``metadata`` is :func:`read_metadata`'s frame. Raises InvalidSubmissionError when a table
-    lacks the required columns, and InputError when no image id can be scored at all.
+    ``metadata`` is :func:`posebowl.datafolder.read_metadata`'s frame. Raises
+    InvalidSubmissionError when a table lacks the required columns, and InputError when no
+    image id can be scored at all.
     """
     _check_columns(actual, "ground-truth labels")
     _check_columns(predicted, "predictions")

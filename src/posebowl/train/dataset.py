@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,12 +29,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from posebowl import datafolder as layout
 from posebowl import rules
 from posebowl.errors import InputError
 
-LABEL_FILES = ("train_labels.csv", "labels.csv")
-METADATA_FILES = ("train_metadata.csv", "metadata.csv")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 CLASS_NAME = "spacecraft"
 MARKER = "data.yaml"
 
@@ -53,19 +50,15 @@ class LabelledFolder:
         return len(self.labels)
 
 
-def _first(root: Path, names: Sequence[str]) -> Path | None:
-    return next((root / n for n in names if (root / n).is_file()), None)
-
-
 def read_labelled_folder(root: str | Path) -> LabelledFolder:
     """Read a labelled folder; raise InputError naming what is missing or malformed."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"The data folder {root} does not exist.", "Check the path.")
-    labels_path = _first(root, LABEL_FILES)
+    labels_path = layout.first_existing(root, layout.LABEL_NAMES)
     if labels_path is None:
         raise InputError(
-            f"The data folder {root} has no {LABEL_FILES[0]}.",
+            f"The data folder {root} has no {layout.TRAIN_LABELS}.",
             "Give a folder in the competition layout (images/ and train_labels.csv).",
         )
     labels = pd.read_csv(labels_path, dtype={rules.INDEX_COLUMN: str})
@@ -76,20 +69,15 @@ def read_labelled_folder(root: str | Path) -> LabelledFolder:
             "Fix or drop those rows.",
         )
     metadata = None
-    meta_path = _first(root, METADATA_FILES)
+    meta_path = layout.first_existing(root, layout.METADATA_NAMES)
     if meta_path is not None:
         metadata = pd.read_csv(meta_path, dtype={rules.INDEX_COLUMN: str})
         metadata = metadata.set_index(rules.INDEX_COLUMN).reindex(labels[rules.INDEX_COLUMN])
         metadata = metadata.reset_index()
-    images_dir = root / "images"
+    images_dir = root / layout.IMAGES_DIR
     if not images_dir.is_dir():
         raise InputError(f"The data folder {root} has no images/ folder.", "Put the images there.")
-    found = {}
-    with os.scandir(images_dir) as entries:
-        for entry in entries:
-            stem, suffix = os.path.splitext(entry.name)
-            if suffix.lower() in IMAGE_SUFFIXES:
-                found[stem] = Path(entry.path)
+    found = layout.image_names(images_dir)
     ids = labels[rules.INDEX_COLUMN].tolist()
     missing = [i for i in ids if i not in found]
     if missing:
@@ -172,21 +160,6 @@ def _yolo_line(box: np.ndarray, width: int, height: int) -> str:
     return f"0 {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}\n"
 
 
-def _prepare_out(out: Path) -> None:
-    if out.exists() and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise InputError(
-            f"The output folder {out} is not empty and was not made by posebowl train.",
-            "Choose a new or empty folder.",
-        )
-    for sub in ("images", "labels", "heldout", MARKER):
-        target = out / sub
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-
-
 def build_yolo_dataset(
     train: Sequence[str | Path],
     out: str | Path,
@@ -230,7 +203,21 @@ def build_yolo_dataset(
             "Use more images, another --val-fraction, or give --val folders.",
         )
 
-    _prepare_out(out)
+    # replaces its own earlier output in ``out``; anything else there is refused, never deleted
+    claim = layout.claim(out, force=True, what="a training set")
+    with claim.saving():
+        return _write_yolo(claim, plan, val_groups, n_total, n_val, progress)
+
+
+def _write_yolo(
+    claim: layout.Claim,
+    plan: list[tuple[LabelledFolder, np.ndarray]],
+    val_groups: tuple[str, ...],
+    n_total: int,
+    n_val: int,
+    progress: Callable[[int, int], None] | None,
+) -> YoloDataset:
+    out = claim.folder
     for split in ("train", "val"):
         (out / "images" / split).mkdir(parents=True)
         (out / "labels" / split).mkdir(parents=True)
@@ -251,8 +238,10 @@ def build_yolo_dataset(
             linked = "symlink" if kind == "symlink" else linked
             line = _yolo_line(boxes[k], width, height)
             (out / "labels" / split / f"{image_id}.txt").write_text(line)
+            claim.record(f"images/{split}/{src.name}", f"labels/{split}/{image_id}.txt")
             if is_val[k]:
                 _link(src, heldout_images / src.name)
+                claim.record(f"heldout/images/{src.name}")
             done += 1
             if progress is not None:
                 progress(done, n_total)
@@ -260,14 +249,12 @@ def build_yolo_dataset(
         if folder.metadata is not None:
             held_meta.append(folder.metadata[is_val])
     labels = pd.concat(held_labels, ignore_index=True)
-    labels.to_csv(out / "heldout" / LABEL_FILES[0], index=False)
-    fmt = labels.copy()
-    fmt[list(rules.BOX_COLUMNS)] = 0
-    fmt.to_csv(out / "heldout" / "submission_format.csv", index=False)
+    layout.write_csv(claim, f"heldout/{layout.TRAIN_LABELS}", labels)
+    fmt = layout.zeroed_format(labels[rules.INDEX_COLUMN])
+    layout.write_csv(claim, f"heldout/{layout.FORMAT_CSV}", fmt)
     if held_meta and len(held_meta) == len(held_labels):
-        pd.concat(held_meta, ignore_index=True).to_csv(
-            out / "heldout" / METADATA_FILES[0], index=False
-        )
+        meta = pd.concat(held_meta, ignore_index=True)
+        layout.write_csv(claim, f"heldout/{layout.TRAIN_METADATA}", meta)
     data = {
         "path": str(out),
         "train": "images/train",
@@ -276,6 +263,7 @@ def build_yolo_dataset(
     }
     # JSON is valid YAML: no yaml dependency needed to write it.
     (out / MARKER).write_text(json.dumps(data, indent=2) + "\n")
+    claim.record(MARKER)
     return YoloDataset(
         out, out / MARKER, out / "heldout", n_total - n_val, n_val, val_groups, linked
     )

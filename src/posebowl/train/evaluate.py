@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from posebowl import boxes, buckets, rules
+from posebowl import datafolder as layout
 from posebowl.errors import InputError, SetupError
 from posebowl.metric import score_frames
 from posebowl.train.dataset import LabelledFolder
@@ -167,9 +168,8 @@ def predict_with_benchmark(
         data = Path(tmp) / "data"
         data.mkdir()
         (data / "images").symlink_to((folder.root / "images").resolve())
-        fmt = folder.labels.copy()
-        fmt[list(rules.BOX_COLUMNS)] = 0
-        fmt.to_csv(data / "submission_format.csv", index=False)
+        fmt = layout.zeroed_format(folder.labels[rules.INDEX_COLUMN])
+        fmt.to_csv(data / layout.FORMAT_CSV, index=False)
         submission = Path(tmp) / "submission.csv"
         start = time.perf_counter()
         proc = subprocess.run(

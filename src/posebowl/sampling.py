@@ -1,4 +1,4 @@
-"""Local test sets from downloaded data: the official notebook's "sample N images" workflow.
+"""Local test sets sampled from downloaded data: the official notebook's "sample N images".
 
 :func:`split_dev` takes a development folder in the competition's layout (``images/``,
 ``train_labels.csv`` and, when present, ``train_metadata.csv``), samples ``n`` images
@@ -16,26 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from posebowl import datafolder as layout
 from posebowl.errors import InputError
-from posebowl.rules import BOX_COLUMNS, COLUMNS, INDEX_COLUMN
+from posebowl.rules import COLUMNS, INDEX_COLUMN
 
-META_COLUMNS = (INDEX_COLUMN, "spacecraft_id", "background_id")
-STRATA = ("spacecraft_id", "background_id")
-IMAGE_SUFFIXES = (".png", ".jpg")
-
-
-def _read(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
-    try:
-        df = pd.read_csv(path, dtype={INDEX_COLUMN: str})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"{path} is not a readable CSV ({exc}).", f"Check the {what}.") from exc
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise InputError(
-            f"{path} lacks the columns {missing} (it has {list(df.columns)}).",
-            f"Use the competition's {path.name} with {', '.join(columns)}.",
-        )
-    return df
+STRATA = layout.METADATA_COLUMNS
 
 
 def stratified_sample(
@@ -61,14 +46,6 @@ def stratified_sample(
     return df.iloc[np.sort(picked)]
 
 
-def _image_path(images: Path, image_id: str) -> Path | None:
-    for suffix in IMAGE_SUFFIXES:
-        p = images / f"{image_id}{suffix}"
-        if p.is_file():
-            return p
-    return None
-
-
 def split_dev(
     data_dev: Path,
     n: int,
@@ -84,12 +61,18 @@ def split_dev(
             f"{data_dev} is not a folder.",
             "Pass the folder holding images/ and train_labels.csv (the downloaded data).",
         )
-    labels_path = data_dev / "train_labels.csv"
+    labels_path = data_dev / layout.TRAIN_LABELS
     if not labels_path.is_file():
-        raise InputError(f"{labels_path} does not exist.", "Download train_labels.csv into it.")
-    labels = _read(labels_path, COLUMNS, "labels file")
-    meta_path = data_dev / "train_metadata.csv"
-    meta = _read(meta_path, META_COLUMNS, "metadata file") if meta_path.is_file() else None
+        raise InputError(
+            f"{labels_path} does not exist.", f"Download {layout.TRAIN_LABELS} into it."
+        )
+    labels = layout.read_table(labels_path, COLUMNS, "labels file")
+    meta_path = data_dev / layout.TRAIN_METADATA
+    meta = (
+        layout.read_table(meta_path, layout.META_COLUMNS, "metadata file")
+        if meta_path.is_file()
+        else None
+    )
     if n < 1:
         raise InputError(f"N must be at least 1, got {n}.", "Ask for 1 or more images.")
     if n > len(labels):
@@ -104,7 +87,7 @@ def split_dev(
         )
     rng = np.random.default_rng(seed)
     if meta is not None:
-        df = labels.merge(meta[list(META_COLUMNS)], on=INDEX_COLUMN, how="left")
+        df = labels.merge(meta[list(layout.META_COLUMNS)], on=INDEX_COLUMN, how="left")
         unmatched = df["spacecraft_id"].isna().sum()
         if unmatched:
             raise InputError(
@@ -114,33 +97,29 @@ def split_dev(
         pick = stratified_sample(df, n, list(STRATA), rng)
     else:
         pick = labels.iloc[np.sort(rng.choice(len(labels), size=n, replace=False))]
-    images = data_dev / "images"
-    paths = [_image_path(images, i) for i in pick[INDEX_COLUMN]]
+    images = data_dev / layout.IMAGES_DIR
+    paths = [layout.image_file(images, i) for i in pick[INDEX_COLUMN]]
     absent = [i for i, p in zip(pick[INDEX_COLUMN], paths, strict=True) if p is None]
     if absent:
         raise InputError(
             f"{len(absent)} sampled images are missing from {images} (e.g. {absent[0]}.png).",
             "Download or unpack all the images listed in train_labels.csv.",
         )
-    out_images = out_dir / "images"
-    if out_images.is_dir() and any(out_images.iterdir()):
-        if not force:
-            raise InputError(f"{out_images} already holds images.", "Pass --force to replace them.")
-        shutil.rmtree(out_images)
-    out_images.mkdir(parents=True, exist_ok=True)
-    for p in paths:
-        assert p is not None
-        dest = out_images / p.name
-        try:
-            os.link(p, dest)  # same disk: no copy
-        except OSError:
-            shutil.copy2(p, dest)
-    fmt = pick[[INDEX_COLUMN]].copy()
-    for c in BOX_COLUMNS:
-        fmt[c] = 0
-    fmt.to_csv(out_dir / "submission_format.csv", index=False)
-    labels_dir.mkdir(parents=True, exist_ok=True)
-    pick[list(COLUMNS)].to_csv(labels_dir / "test_labels.csv", index=False)
-    if meta is not None:
-        pick[list(META_COLUMNS)].to_csv(labels_dir / "test_metadata.csv", index=False)
+    data_claim, labels_claim = layout.claim_all(
+        [(out_dir, "a test set"), (labels_dir, "test labels")], force=force
+    )
+    out_images = out_dir / layout.IMAGES_DIR
+    out_images.mkdir()
+    with data_claim.saving():
+        for p in paths:
+            assert p is not None
+            dest = out_images / p.name
+            try:
+                os.link(p, dest)  # same disk: no copy
+            except OSError:
+                shutil.copy2(p, dest)
+            data_claim.record(dest)
+        layout.write_format(data_claim, pick[INDEX_COLUMN])
+    with labels_claim.saving():
+        layout.write_labels(labels_claim, pick, kind="test")
     return pick.reset_index(drop=True)

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from posebowl.cli.main import cli
-from posebowl.data import split_dev, stratified_sample
 from posebowl.errors import InputError
+from posebowl.sampling import split_dev, stratified_sample
 from tests.conftest import make_ids
 
 
