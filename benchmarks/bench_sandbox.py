@@ -3,7 +3,7 @@
 Measured in one run, median of N each, on the same trivial main.sh (`echo ok`):
   baseline  a bare subprocess: `sh main.sh` from the unzipped folder
   engine    BwrapEngine.execute: cgroups + namespaces + mounts + the entrypoint's checks + main.sh
-  run       runner.run_submission: the above plus unzip, data view, log.txt, output checks,
+  run       run.run_submission: the above plus unzip, data view, log.txt, output checks,
             result.json (what `posebowl run` does after Python has started)
 Usage: python benchmarks/bench_sandbox.py [N] [--runtime VENV]
 """
@@ -21,10 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posebowl import runner, runtime_env
-from posebowl.engines.base import ENTRYPOINT, WORKDIR, Bind, RunRequest
+from posebowl import runtime_env, sandbox
+from posebowl.engines.base import Bind, RunRequest
 from posebowl.engines.bwrap import BwrapEngine
 from posebowl.limits import Limits
+from posebowl.run.dataview import prepare_data_view
+from posebowl.sandbox import ENTRYPOINT, WORKDIR
 from tests.sandbox_helpers import make_data, make_zip
 
 MAIN = "echo ok\n"
@@ -59,15 +61,15 @@ def main() -> None:
         engine = BwrapEngine()
         assert engine.health_check() is None, engine.health_check()
         limits = Limits()
-        view = runner.prepare_data_view(data, root / "view")
+        view = prepare_data_view(data, root / "view")
         out = root / "out"
         out.mkdir()
         request = RunRequest(
-            binds=(*view.binds, Bind(work, WORKDIR, True), Bind(out, runner.SUBMISSION, True)),
+            binds=(*view.binds, Bind(work, WORKDIR, True), Bind(out, sandbox.SUBMISSION, True)),
             command=("sh", ENTRYPOINT),
             cwd=WORKDIR,
             limits=limits,
-            env=runner.SANDBOX_ENV,
+            env=sandbox.ENV,
             runtime=runtime,
         )
         copy = "cd /code_execution && cp data/submission_format.csv submission/submission.csv\n"
@@ -81,7 +83,7 @@ def main() -> None:
             assert res.exit_code == 0
 
         def full() -> None:
-            v = runner.run_submission(z, data, root / "run", engine, limits, runtime, "r5")
+            v = run.run_submission(z, data, root / "run", engine, limits, runtime, "r5")
             assert v.status.value == "SUCCESS", v.message
 
         base, base90 = median_ms(bare, args.n)

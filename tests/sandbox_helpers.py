@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from posebowl import runner, runtime_env
+from posebowl import run, runtime_env, sandbox
 from posebowl.engines.bwrap import BwrapEngine
 from posebowl.limits import Limits
 from posebowl.runtime_env import Runtime
@@ -26,7 +26,7 @@ from posebowl.runtime_env import Runtime
 from .conftest import make_ids
 
 #: a string only processes started in a sandbox carry in their environment
-SANDBOX_ENV_MARKER = f"PIP_TARGET={runner.PIP_TARGET}".encode()
+SANDBOX_ENV_MARKER = f"PIP_TARGET={sandbox.PIP_TARGET}".encode()
 LABEL_BOX = (500, 400, 760, 620)
 
 
@@ -142,7 +142,7 @@ def add_symlink(path: Path, name: str, target: str) -> None:
 
 @dataclass
 class Outcome:
-    verdict: runner.Verdict
+    verdict: run.Verdict
     log: str
     result: dict
     out: Path
@@ -169,7 +169,7 @@ def run_zip(
 
     before = snapshot(data)
     out = root / "out"
-    verdict = runner.run_submission(
+    verdict = run.run_submission(
         zip_path,
         data,
         out,

@@ -18,22 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from posebowl import engines, runner, runtime_env
+from posebowl import engines, runtime_env, sandbox
 from posebowl.engines import cgroups
 from posebowl.engines import docker as docker_mod
-from posebowl.engines.base import (
-    DATA,
-    ENTRYPOINT,
-    HOME,
-    SUBMISSION,
-    WORKDIR,
-    Bind,
-    RunRequest,
-    Status,
-)
+from posebowl.engines.base import Bind, RunRequest, Status
 from posebowl.engines.docker import DaemonInfo, DockerEngine
 from posebowl.errors import SetupError
 from posebowl.limits import GIB, MIB, Limits
+from posebowl.run import run_submission
+from posebowl.sandbox import DATA, ENTRYPOINT, HOME, SUBMISSION, WORKDIR
 
 from . import fake_docker
 from .sandbox_helpers import make_data, make_zip, posebowl
@@ -87,9 +80,7 @@ def run(tmp_path: Path, engine: DockerEngine, limits: Limits | None = None, **kw
     data, labels = make_data(tmp_path)
     z = make_zip(tmp_path / "submission.zip", {"main.sh": "echo hi\n"})
     out = tmp_path / "out"
-    verdict = runner.run_submission(
-        z, data, out, engine, limits or quick(), None, profile="test", **kw
-    )
+    verdict = run_submission(z, data, out, engine, limits or quick(), None, profile="test", **kw)
     result = json.loads((out / "result.json").read_text())
     return verdict, result, (out / "log.txt").read_text(), out
 
@@ -118,7 +109,7 @@ def test_run_argv_is_exactly_the_platform_command(tmp_path):
     argv = docker_mod.run_argv(
         "docker", "img:1", request(tmp_path), "posebowl-abc", info, (1234, 5678), "host:42"
     )
-    entry = docker_mod._entrypoint_file()
+    entry = sandbox.entrypoint_file()
     assert argv == [
         "docker", "run", "--name", "posebowl-abc", "--label", "org.posebowl.owner=host:42",
         "--platform", "linux/amd64", "--pull", "never", "--log-driver", "none",
@@ -243,7 +234,7 @@ def test_success_writes_the_verdict_and_removes_the_container(tmp_path, fake):
     assert m[DATA][1] and m[f"{DATA}/images"][1], "the data must be read-only"
     assert not m[WORKDIR][1] and not m[SUBMISSION][1]
     assert m[f"{DATA}/images"][0] == str((tmp_path / "data" / "images").resolve())
-    assert m[ENTRYPOINT] == (str(docker_mod._entrypoint_file()), True)
+    assert m[ENTRYPOINT] == (str(sandbox.entrypoint_file()), True)
     assert args[args.index("--network") + 1] == "none"
     want_user = docker_mod.run_user(DaemonInfo("x"))
     assert args[args.index("--user") + 1] == f"{want_user[0]}:{want_user[1]}"

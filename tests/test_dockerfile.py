@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from posebowl import runtime_env
+from posebowl import sandbox as base
 from posebowl.cli.runtime import TESTS_IN_SANDBOX
-from posebowl.engines import base
 from posebowl.engines import docker as docker_mod
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +84,7 @@ def test_the_layout_user_entrypoint_and_labels():
     assert users and users[-1].split(":")[0] not in ("root", "0")
     assert json.loads(args_of("ENTRYPOINT")[-1]) == ["sh", base.ENTRYPOINT]
     copies = args_of("COPY")
-    assert f"src/posebowl/engines/entrypoint.sh {base.ENTRYPOINT}" in copies
+    assert f"src/posebowl/run/entrypoint.sh {base.ENTRYPOINT}" in copies
     assert f"runtime/tests {TESTS_IN_SANDBOX}" in copies
     assert any(f'{docker_mod.LOCK_LABEL}="${{LOCK_SHA256}}"' in a for a in args_of("LABEL"))
     assert any(a.startswith("LOCK_SHA256") for a in args_of("ARG"))

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from posebowl import runner
-from posebowl.engines.base import ENTRYPOINT, SUBMISSION, WORKDIR, Bind, RunRequest, Status
+from posebowl import sandbox
+from posebowl.engines.base import Bind, RunRequest, Status
 from posebowl.engines.bwrap import BwrapEngine
+from posebowl.run.dataview import prepare_data_view
+from posebowl.sandbox import ENTRYPOINT, SUBMISSION, WORKDIR
 
 from .sandbox_helpers import (
     WRITE_VALID,
@@ -33,13 +35,13 @@ def standalone(tmp_path, files):
     make_zip(sub / "submission.zip", files)
     work = tmp_path / "workdir"
     work.mkdir()
-    view = runner.prepare_data_view(data, tmp_path / "scratch")
+    view = prepare_data_view(data, tmp_path / "scratch")
     request = RunRequest(
         binds=(*view.binds, Bind(work, WORKDIR, True), Bind(sub, SUBMISSION, True)),
         command=("sh", ENTRYPOINT),
         cwd=WORKDIR,
         limits=fast_limits(),
-        env=runner.SANDBOX_ENV,
+        env=sandbox.ENV,
         runtime=bare_runtime(tmp_path.parent),
     )
     output: list[bytes] = []

@@ -5,11 +5,15 @@ from pathlib import Path
 
 import pytest
 
-from posebowl import runner
+from posebowl import datafolder
 from posebowl.engines.base import EXIT_CODES, Enforcement, RunResult, Status
 from posebowl.errors import InputError
 from posebowl.findings import Violation
 from posebowl.limits import Limits
+from posebowl.run import checks
+from posebowl.run import log as run_log
+from posebowl.run import verdict as run_verdict
+from posebowl.run.dataview import prepare_data_view
 
 from .sandbox_helpers import make_data
 
@@ -17,7 +21,7 @@ TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} "
 
 
 def read_log(tmp_path, cap=1 << 20, chunks=(), echo=None):
-    log = runner.RunLog(tmp_path / "log.txt", cap, echo)
+    log = run_log.RunLog(tmp_path / "log.txt", cap, echo)
     for c in chunks:
         log.feed(c)
     log.close()
@@ -44,7 +48,7 @@ def test_log_cap_keeps_the_start_and_says_what_was_dropped(tmp_path):
 
 
 def test_a_huge_line_is_logged_in_pieces(tmp_path):
-    _, text = read_log(tmp_path, chunks=[b"y" * (3 * runner.MAX_LINE + 10)])
+    _, text = read_log(tmp_path, chunks=[b"y" * (3 * run_log.MAX_LINE + 10)])
     assert len(text.splitlines()) == 4
 
 
@@ -78,7 +82,7 @@ def result(**kw):
     ],
 )
 def test_classify(res, problems, status):
-    got, message = runner.classify(res, problems, Limits())
+    got, message = run_verdict.classify(res, problems, Limits())
     assert got is status and message.endswith(".")
 
 
@@ -93,7 +97,7 @@ def test_data_view_hides_everything_but_images_and_format(tmp_path):
     (data / "train_labels.csv").write_text("secret")
     (data / "notes").mkdir()
     scratch = tmp_path / "scratch"
-    view = runner.prepare_data_view(data, scratch)
+    view = prepare_data_view(data, scratch)
     assert view.not_mounted == ["notes", "train_labels.csv"]
     assert sorted(p.name for p in (scratch / "data").iterdir()) == [
         "images",
@@ -106,7 +110,7 @@ def test_data_view_hides_everything_but_images_and_format(tmp_path):
 def test_smoke_view_keeps_the_first_rows_byte_for_byte(tmp_path):
     data, _ = make_data(tmp_path, n=5)
     (data / "images" / sorted((data / "images").iterdir())[0].name).unlink()
-    view = runner.prepare_data_view(data, tmp_path / "s", smoke=3)
+    view = prepare_data_view(data, tmp_path / "s", smoke=3)
     src = (data / "submission_format.csv").read_bytes().splitlines(keepends=True)
     assert (tmp_path / "s" / "data" / "submission_format.csv").read_bytes() == b"".join(src[:4])
     assert len(view.fmt) == 3
@@ -127,29 +131,28 @@ def test_bad_data_folders_are_input_errors(tmp_path, setup, match):
     d = tmp_path / "data"
     setup(d)
     with pytest.raises(InputError, match=match):
-        runner.check_data_dir(d)
+        datafolder.check_data_dir(d)
 
 
 def test_check_output_reports_missing_and_unreadable(tmp_path):
     data, _ = make_data(tmp_path)
-    fmt = runner.prepare_data_view(data, tmp_path / "s").fmt
-    assert [v.rule for v in runner.check_output(tmp_path / "nope.csv", fmt)[1]] == ["missing"]
+    fmt = prepare_data_view(data, tmp_path / "s").fmt
+    assert [v.rule for v in checks.check_output(tmp_path / "nope.csv", fmt)[1]] == ["missing"]
     (tmp_path / "bad.csv").write_bytes(b"")
-    assert [v.rule for v in runner.check_output(tmp_path / "bad.csv", fmt)[1]] == ["unreadable"]
+    assert [v.rule for v in checks.check_output(tmp_path / "bad.csv", fmt)[1]] == ["unreadable"]
 
 
 def test_verdict_json_names_every_limit_and_its_enforcement(tmp_path):
-    v = runner.Verdict(
-        status=Status.SUCCESS,
-        message="ok.",
-        engine="bwrap",
+    setup = run_verdict.RunSetup(
         zip_path=Path("z.zip"),
         data_dir=Path("data"),
         output_dir=tmp_path,
+        engine="bwrap",
         profile="r5",
         limits=Limits(),
-        enforced={"memory": Enforcement(False, "no cgroup")},
     )
+    res = result(enforced={"memory": Enforcement(False, "no cgroup")})
+    v = run_verdict.Verdict(status=Status.SUCCESS, message="ok.", setup=setup, result=res)
     d = v.to_dict()
     assert d["posebowl_exit_code"] == 0 and d["limits"]["memory_bytes"] == 4 << 30
     assert d["enforced"] == {"memory": {"enforced": False, "how": "no cgroup"}}

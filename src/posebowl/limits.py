@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from posebowl.errors import InputError
 
@@ -67,7 +68,7 @@ class Limits:
         host = host_cpus if host_cpus is not None else (os.cpu_count() or 1)
         return min(self.cpus, float(host))
 
-    def with_overrides(self, **changes: object) -> Limits:
+    def with_overrides(self, **changes: Any) -> Limits:
         """A copy with the given fields replaced (``None`` values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 

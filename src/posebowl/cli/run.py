@@ -6,13 +6,12 @@ import sys
 from pathlib import Path
 
 import click
-import pandas as pd
 
-from posebowl import datafolder, rules, runner
+from posebowl import datafolder, exitcodes, rules, run
 from posebowl.cli._render import err, out, print_json
 from posebowl.cli._sandbox import SandboxOptions, limit_options
 from posebowl.cli.report import print_summary
-from posebowl.engines.base import EXIT_CODES, Status
+from posebowl.engines.base import Status
 from posebowl.errors import InputError, PoseBowlError
 from posebowl.report import ReportResult, build_report
 
@@ -20,19 +19,8 @@ REPORT_DIR = "report"  # inside the output folder, unless --report-dir
 
 _STYLE = {Status.SUCCESS: "bold green"}
 
-_CODES = "\n".join(f"  {code:>3}  {status.value}" for status, code in EXIT_CODES.items())
 
-
-@click.command(
-    "run",
-    epilog=(
-        "\b\nExit codes (one per verdict):\n"
-        + _CODES
-        + "\n    3  a problem with our inputs (no zip, no data folder)\n"
-        "    4  this machine cannot sandbox (the message says how to fix it)\n"
-        "  130  interrupted"
-    ),
-)
+@click.command("run", epilog=exitcodes.run_help())
 @click.argument(
     "zip_path",
     metavar="[ZIP]",
@@ -111,7 +99,7 @@ def command(
         stream.flush()
 
     output_dir = output_dir if output_dir is not None else zip_path.parent
-    verdict = runner.run_submission(
+    verdict = run.run_submission(
         zip_path,
         data_dir,
         output_dir,
@@ -143,10 +131,11 @@ def command(
     style = _STYLE.get(verdict.status, "bold red")
     con = out if verdict.status is Status.SUCCESS else err
     con.print(f"[{style}]{verdict.status.value}[/] {verdict.message}")
-    if verdict.wall_s is not None:
-        peak = verdict.peak_memory_bytes
+    if verdict.result is not None:
+        r = verdict.result
+        peak = r.peak_memory_bytes
         con.print(
-            f"  wall {verdict.wall_s:.1f} s, cpu {verdict.cpu_s or 0:.1f} s, peak memory "
+            f"  wall {r.wall_s:.1f} s, cpu {r.cpu_s or 0:.1f} s, peak memory "
             f"{'?' if peak is None else f'{peak / 2**20:,.0f} MiB'}"
         )
     for name, e in sorted(verdict.enforced.items()):
@@ -158,8 +147,8 @@ def command(
         con.print(f"  score (mean IoU): [bold]{verdict.score:.4f}[/]")
     if verdict.score_error:
         err.print(f"  [yellow]not scored:[/] {verdict.score_error}")
-    where = verdict.output_dir
-    con.print(f"  {where / runner.LOG_NAME}, {where / runner.RESULT_NAME}")
+    where = verdict.setup.output_dir
+    con.print(f"  {where / run.LOG_NAME}, {where / run.RESULT_NAME}")
     if report is not None:
         print_summary(report)
     elif report_error:
@@ -168,32 +157,37 @@ def command(
 
 
 def _report(
-    verdict: runner.Verdict, labels: Path, metadata: Path | None, report_dir: Path
+    verdict: run.Verdict, labels: Path, metadata: Path | None, report_dir: Path
 ) -> ReportResult:
     """The evaluation report of a successful run (its submission.csv against ``labels``)."""
-    if verdict.status is not Status.SUCCESS:
+    if verdict.status is not Status.SUCCESS or verdict.submission is None:
         raise InputError(
             f"the run ended {verdict.status.value}, so there is no valid submission.csv to "
             "report on.",
             "Fix the run first.",
         )
-    pred = verdict.output_dir / runner.SUBMISSION_CSV
-    if metadata is None:
-        metadata = datafolder.metadata_beside(labels)
-    if verdict.smoke is not None:
+    truth = verdict.labels_table
+    if truth is None:  # the labels could not be read: the report says why
+        truth = rules.read_boxes_csv(labels, role="labels")
+    if verdict.setup.smoke is not None:
         # only the images the run saw: the labels of the others are not "missed"
         key = rules.INDEX_COLUMN
-        seen = pd.read_csv(pred, usecols=[key], dtype=str)[key]
-        truth = pd.read_csv(labels, dtype={key: str})
-        report_dir.mkdir(parents=True, exist_ok=True)
-        subset = report_dir / f"labels_first_{verdict.smoke}.csv"
-        truth[truth[key].isin(set(seen))].to_csv(subset, index=False)
-        labels = subset
+        truth = truth[truth[key].isin(set(verdict.submission[key]))]
+    if metadata is None:
+        metadata = datafolder.metadata_beside(labels)
+    sources = {
+        "predictions": str(verdict.setup.output_dir / "submission.csv"),
+        "labels": str(labels) + (f" (the {len(truth)} images run)" if verdict.setup.smoke else ""),
+        "images": str(verdict.setup.data_dir / datafolder.IMAGES_DIR),
+    }
+    if metadata is not None:
+        sources["metadata"] = str(metadata)
     with err.status("Writing the evaluation report ..."):
         return build_report(
-            pred,
-            labels,
-            verdict.data_dir / runner.IMAGES_NAME,
+            verdict.submission,
+            truth,
+            verdict.setup.data_dir / datafolder.IMAGES_DIR,
             report_dir,
             metadata=metadata,
+            sources=sources,
         )

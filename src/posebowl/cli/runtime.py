@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from posebowl import engines, limits, runner, runtime_env
+from posebowl import engines, limits, run, runtime_env
 from posebowl.cli._render import err, out
 from posebowl.cli._sandbox import engine_option
 from posebowl.engines import docker
@@ -124,7 +124,7 @@ def test_cmd(project_dir: Path | None, engine: str) -> int:
     project = _project(project_dir)
     eng = engines.select(engine)
     runtime = runtime_env.locate(project) if eng.needs_runtime_venv else None
-    result = runner.run_command(
+    result = run.run_command(
         ("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", TESTS_IN_SANDBOX),
         eng,
         limits.profile(),

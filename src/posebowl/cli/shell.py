@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from posebowl import runner
+from posebowl import run
 from posebowl.cli._sandbox import SandboxOptions, limit_options
 
 
@@ -48,7 +48,7 @@ def command(
     if sandbox.time_limit is None:
         lim = lim.with_overrides(time_limit_s=30 * 24 * 3600.0)
     eng, runtime = sandbox.engine_and_runtime()
-    result = runner.run_command(
+    result = run.run_command(
         cmd or ("bash", "-i"),
         eng,
         lim,

@@ -5,7 +5,7 @@ applies the :class:`~posebowl.limits.Limits`, runs ``command`` from ``cwd``, str
 output to a callback, enforces the wall-time limit (SIGTERM, then SIGKILL of the whole tree) and
 reports a :class:`RunResult`: exit code, timeout, out-of-memory kills, resource use and, limit by
 limit, whether it was enforced. Everything else (opening the zip, the data view, the log, the
-output checks, the verdict) is shared by all engines in :mod:`posebowl.runner`.
+output checks, the verdict) is shared by all engines in :mod:`posebowl.run`.
 """
 
 from __future__ import annotations
@@ -16,21 +16,11 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from posebowl import exitcodes
 from posebowl.limits import Limits
 
 if TYPE_CHECKING:
     from posebowl.runtime_env import Runtime
-
-#: Where things live inside the sandbox (as on the platform).
-ROOT = "/code_execution"
-DATA = f"{ROOT}/data"
-SUBMISSION = f"{ROOT}/submission"
-WORKDIR = f"{ROOT}/workdir"
-HOME = "/home/appuser"
-ENTRYPOINT = "/opt/posebowl/entrypoint.sh"
-SANDBOX_UID = 1000
-SANDBOX_GID = 1000
-SANDBOX_USER = "appuser"
 
 OutputSink = Callable[[bytes], None]
 
@@ -47,18 +37,12 @@ class Status(StrEnum):
 
     @property
     def exit_code(self) -> int:
-        return EXIT_CODES[self]
+        """The exit code of ``posebowl run`` for this status (:mod:`posebowl.exitcodes`)."""
+        return exitcodes.RUN[self.value]
 
 
-#: ``posebowl run`` exit codes. 1-4 and 130 keep their meaning for every command (cli/main.py).
-EXIT_CODES: dict[Status, int] = {
-    Status.SUCCESS: 0,
-    Status.FAILED: 10,
-    Status.TIMEOUT: 11,
-    Status.OUT_OF_MEMORY: 12,
-    Status.INVALID_SUBMISSION: 13,
-    Status.INVALID_OUTPUT: 14,
-}
+#: ``posebowl run`` exit codes by status (:data:`posebowl.exitcodes.RUN`).
+EXIT_CODES: dict[Status, int] = {s: s.exit_code for s in Status}
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 
+from posebowl import sandbox
 from posebowl.engines import cgroups
 from posebowl.engines._supervise import OutputPump, spawn
 from posebowl.engines.base import (
-    ENTRYPOINT,
-    HOME,
-    SANDBOX_GID,
-    SANDBOX_UID,
-    SANDBOX_USER,
     Enforcement,
     OutputSink,
     RunRequest,
@@ -65,10 +60,6 @@ ETC_FILES = (
     "mime.types",
 )
 SYS_DIRS = ("/sys/devices/system/cpu", "/sys/devices/system/node")
-
-
-def _entrypoint_file() -> Path:
-    return Path(str(resources.files("posebowl.engines") / "entrypoint.sh"))
 
 
 def _descendants(root: int) -> list[int]:
@@ -157,7 +148,7 @@ class BwrapEngine:
         args = ["--unshare-all", "--unshare-user"]
         if network:
             args.append("--share-net")
-        args += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--disable-userns"]
+        args += ["--uid", str(sandbox.UID), "--gid", str(sandbox.GID), "--disable-userns"]
         args += ["--die-with-parent", "--hostname", "posebowl"]
         if not interactive:
             # a new session: the sandbox cannot inject keystrokes into the terminal (TIOCSTI)
@@ -185,11 +176,11 @@ class BwrapEngine:
         etc.mkdir()
         (etc / "passwd").write_text(
             f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
-            f"{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_GID}:{SANDBOX_USER}:{HOME}:/bin/sh\n"
+            f"{sandbox.USER}:x:{sandbox.UID}:{sandbox.GID}:{sandbox.USER}:{sandbox.HOME}:/bin/sh\n"
             "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
         )
         (etc / "group").write_text(
-            f"root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_GID}:\nnogroup:x:65534:\n"
+            f"root:x:0:\n{sandbox.USER}:x:{sandbox.GID}:\nnogroup:x:65534:\n"
         )
         (etc / "hosts").write_text("127.0.0.1 localhost posebowl\n::1 localhost posebowl\n")
         for name in ("passwd", "group", "hosts"):
@@ -205,13 +196,13 @@ class BwrapEngine:
         args += ["--perms", "1777", "--size", str(lim.effective_shm_bytes), "--tmpfs", "/dev/shm"]
         tmp_size = str(lim.memory_bytes or lim.effective_shm_bytes)
         args += ["--perms", "1777", "--size", tmp_size, "--tmpfs", "/tmp"]
-        args += ["--perms", "0700", "--size", tmp_size, "--tmpfs", HOME]
+        args += ["--perms", "0700", "--size", tmp_size, "--tmpfs", sandbox.HOME]
         if request.runtime is not None:
             rt = request.runtime
             if not rt.base_prefix.is_relative_to("/usr"):
                 args += ["--ro-bind", str(rt.base_prefix), str(rt.base_prefix)]
             args += ["--ro-bind", str(rt.venv), str(rt.venv)]
-        args += ["--ro-bind", str(_entrypoint_file()), ENTRYPOINT]
+        args += ["--ro-bind", str(sandbox.entrypoint_file()), sandbox.ENTRYPOINT]
         for b in request.binds:
             args += ["--bind" if b.writable else "--ro-bind", str(b.source), b.dest]
         args += ["--remount-ro", "/"]

@@ -247,10 +247,11 @@ def _create_v1(limits: Limits, mounts: list[Mount], own: dict[str, str], name: s
     made: dict[Path, Path] = {}  # mount point -> run dir (cpu and cpuacct may share a mount)
     errors: dict[str, str] = {}
     for ctrl in ("memory", "pids", "cpu", "cpuacct"):
-        m = by_ctrl.get(ctrl)
-        if m is None:
+        found = by_ctrl.get(ctrl)
+        if found is None:
             errors[ctrl] = f"no cgroup v1 {ctrl} hierarchy is mounted"
             continue
+        m = found
         if m.point in made:
             cg.dirs[ctrl] = made[m.point]
             continue

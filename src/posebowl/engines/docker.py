@@ -32,18 +32,14 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from posebowl import sandbox
 from posebowl.engines import cgroups
 from posebowl.engines._supervise import OutputPump, spawn
 from posebowl.engines.base import (
-    ENTRYPOINT,
-    HOME,
-    SANDBOX_GID,
-    SANDBOX_UID,
     Bind,
     Enforcement,
     OutputSink,
@@ -80,10 +76,6 @@ STOP_SLACK_S = 5.0  # after `docker stop -t GRACE` had its time: `docker kill`
 POLL_S = 1.0  # how often the container's cgroup is read (peak memory, OOM kills, CPU time)
 OBSERVE_TRIES = 30  # docker inspect calls to find the running container's cgroup, at most
 INFERRED_OOM_SHARE = 0.9  # exit 137 with the peak at >= 90% of the limit counts as out of memory
-
-
-def _entrypoint_file() -> Path:
-    return Path(str(resources.files("posebowl.engines") / "entrypoint.sh"))
 
 
 @dataclass(frozen=True)
@@ -139,10 +131,10 @@ def run_user(info: DaemonInfo, uid: int | None = None, gid: int | None = None) -
     if info.rootless:
         return 0, 0
     if uid is None:
-        uid = os.getuid() if hasattr(os, "getuid") else SANDBOX_UID
-        gid = os.getgid() if hasattr(os, "getgid") else SANDBOX_GID
+        uid = os.getuid() if hasattr(os, "getuid") else sandbox.UID
+        gid = os.getgid() if hasattr(os, "getgid") else sandbox.GID
     if uid == 0:
-        return SANDBOX_UID, SANDBOX_GID
+        return sandbox.UID, sandbox.GID
     return uid, gid if gid is not None else uid
 
 
@@ -167,7 +159,7 @@ def run_argv(
     args += ["--user", f"{user[0]}:{user[1]}"]
     args += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only"]
     args += ["--tmpfs", f"/tmp:rw,exec,nosuid,size={tmp_size},mode=1777"]
-    args += ["--tmpfs", f"{HOME}:rw,exec,nosuid,size={tmp_size},mode=1777"]
+    args += ["--tmpfs", f"{sandbox.HOME}:rw,exec,nosuid,size={tmp_size},mode=1777"]
     args += ["--shm-size", str(lim.effective_shm_bytes)]
     if lim.memory_bytes is not None:
         # --memory-swap is memory + swap: equal to --memory, no swap can stretch the limit
@@ -178,7 +170,7 @@ def run_argv(
     if lim.pids is not None:
         args += ["--pids-limit", str(lim.pids)]
     # the same entrypoint as the bwrap engine's, whatever copy the image holds
-    binds = (Bind(_entrypoint_file(), ENTRYPOINT), *request.binds)
+    binds = (Bind(sandbox.entrypoint_file(), sandbox.ENTRYPOINT), *request.binds)
     for b in binds:
         args += ["--mount", _mount_arg(b)]
     env = dict(request.env)
@@ -584,8 +576,8 @@ def build_argv(
     project_root: Path,
     image: str,
     lock_sha256: str,
-    uid: int = SANDBOX_UID,
-    gid: int = SANDBOX_GID,
+    uid: int = sandbox.UID,
+    gid: int = sandbox.GID,
 ) -> list[str]:
     """The ``docker build`` of the runtime image; the lock's hash becomes a label of it."""
     return [

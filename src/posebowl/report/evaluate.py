@@ -88,8 +88,8 @@ def _clean(df: pd.DataFrame, role: str) -> tuple[pd.DataFrame, list[Violation]]:
             )
         )
     kept = np.flatnonzero(keep)[~dup]
-    clean = pd.DataFrame(values[kept], index=pd.Index(ids[kept], name=INDEX_COLUMN))
-    clean.columns = list(BOX_COLUMNS)
+    index = pd.Index(ids[kept], name=INDEX_COLUMN)
+    clean = pd.DataFrame(values[kept], index=index, columns=pd.Index(list(BOX_COLUMNS)))
     return clean, notes
 
 

@@ -186,6 +186,12 @@ def missing_images(
     )
 
 
+def _row(table: pd.DataFrame, image_id: str) -> pd.Series:
+    row = table.loc[image_id]
+    assert isinstance(row, pd.Series), "the report's table has one row per image id"
+    return row
+
+
 def make_cards(
     table: pd.DataFrame,
     ids: list[str],
@@ -202,7 +208,8 @@ def make_cards(
     cards: dict[str, Card] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {
-            pool.submit(make_card, table.loc[i], i, images_dir / f"{i}.png", listed): i for i in ids
+            pool.submit(make_card, _row(table, i), i, images_dir / f"{i}.png", listed): i
+            for i in ids
         }
         for n, future in enumerate(as_completed(futures), 1):
             cards[futures[future]] = future.result()

@@ -43,7 +43,7 @@ def iou_histogram(iou: pd.Series) -> str:
     with matplotlib.rc_context(RC):
         fig = Figure(figsize=(12, 3.0), layout="constrained")
         ax = fig.add_subplot()
-        ax.hist(values, bins=bins, color=BAR_COLOR, log=log)
+        ax.hist(values, bins=list(bins), color=BAR_COLOR, log=log)
         mean, median = float(values.mean()), float(np.median(values))
         ax.axvline(mean, color=MEAN_COLOR, lw=1.5, label=f"mean {mean:.3f}")
         ax.axvline(median, color=MEDIAN_COLOR, lw=1.5, ls="--", label=f"median {median:.3f}")

@@ -1,0 +1,289 @@
+"""The run, top-down: intake -> data view -> engine -> log -> checks -> verdict.
+
+:func:`run_submission` does what the platform does with a ``submission.zip``; every step hands
+the next a value. :func:`run_command` runs any command in the same sandbox layout
+(``posebowl shell``, the runtime's import test).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from posebowl import datafolder, packing, rules, sandbox
+from posebowl.engines.base import Bind, Engine, RunRequest, RunResult, Status
+from posebowl.errors import InputError, PoseBowlError, SetupError
+from posebowl.findings import Violation
+from posebowl.limits import Limits
+from posebowl.run import checks
+from posebowl.run.dataview import DataView, prepare_data_view
+from posebowl.run.intake import Intake, open_submission
+from posebowl.run.log import RunLog
+from posebowl.run.verdict import (
+    LOG_NAME,
+    RESULT_NAME,
+    LogSummary,
+    RunSetup,
+    Verdict,
+    classify,
+    mib,
+    now,
+)
+from posebowl.runtime_env import Runtime
+
+Echo = Callable[[str], None]
+
+
+def _scratch() -> Path:
+    return Path(tempfile.mkdtemp(prefix="posebowl-run-", dir=os.environ.get("POSEBOWL_TMPDIR")))
+
+
+def _write_json(path: Path, data: dict[str, object]) -> None:
+    tmp = path.with_name(path.name + ".partial")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _check_inputs(setup: RunSetup) -> None:
+    if not setup.zip_path.is_file():
+        raise InputError(
+            f"The submission zip {setup.zip_path} does not exist.",
+            "Pack one first: posebowl pack SRC_DIR (or make pack-example).",
+        )
+    datafolder.check_data_dir(setup.data_dir)
+    if setup.labels is not None and not setup.labels.is_file():
+        raise InputError(
+            f"The labels file {setup.labels} does not exist.", "Check the --labels path."
+        )
+
+
+def _limit_lines(limits: Limits) -> list[tuple[str, str]]:
+    cpus = limits.effective_cpus()
+    return [
+        ("memory", mib(limits.memory_bytes) if limits.memory_bytes else "none"),
+        ("cpus", f"{cpus:g}" if cpus else "none"),
+        ("pids", str(limits.pids) if limits.pids else "none"),
+        ("time", f"{limits.time_limit_s:g} s"),
+    ]
+
+
+def _log_view(log: RunLog, setup: RunSetup, view: DataView) -> None:
+    what = f"the first {len(view.fmt)}" if setup.smoke is not None else f"all {len(view.fmt)}"
+    log.note(f"data: {setup.data_dir} -> {sandbox.DATA} (read-only), {what} images")
+    if view.missing_images:
+        log.note(f"warning: {view.missing_images} images in {datafolder.FORMAT_CSV} are missing")
+    if view.not_mounted:
+        log.note(
+            f"not mounted from {setup.data_dir} (the platform's data folder holds only "
+            f"{datafolder.IMAGES_DIR}/ and {datafolder.FORMAT_CSV}): {', '.join(view.not_mounted)}"
+        )
+
+
+def _refused(setup: RunSetup, intake: Intake, images: int, log: RunLog) -> Verdict:
+    for v in intake.refused:
+        log.note(f"invalid submission: {v.message}")
+    return Verdict(
+        Status.INVALID_SUBMISSION,
+        f"The zip was not run: {intake.refused[0].message}.",
+        setup,
+        images=images,
+        problems=intake.refused,
+    )
+
+
+def _execute(
+    setup: RunSetup,
+    engine: Engine,
+    runtime: Runtime | None,
+    view: DataView,
+    scratch: Path,
+    log: RunLog,
+) -> tuple[RunResult, Path]:
+    """Run the entrypoint in the engine; the result and the sandbox's output folder."""
+    out = scratch / "submission"
+    out.mkdir()
+    request = RunRequest(
+        binds=(
+            *view.binds,
+            Bind(scratch / "workdir", sandbox.WORKDIR, True),
+            Bind(out, sandbox.SUBMISSION, True),
+        ),
+        command=("sh", sandbox.ENTRYPOINT),
+        cwd=sandbox.WORKDIR,
+        limits=setup.limits,
+        env={**sandbox.ENV, "POSEBOWL_RUN_ID": setup.run_id},
+        runtime=runtime,
+    )
+    for k, v in _limit_lines(setup.limits):
+        log.note(f"limit {k}: {v}")
+    result = engine.execute(request, log.feed)
+    if log.fatal is not None:
+        raise SetupError(
+            f"The sandbox failed its own checks before main.sh started: {log.fatal}.",
+            "This is a posebowl or host problem, not your submission's: report it.",
+        )
+    for k, e in sorted(result.enforced.items()):
+        if not e.enforced:
+            log.note(f"NOT enforced: {k} ({e.how})")
+    return result, out
+
+
+def _judge(
+    setup: RunSetup, result: RunResult, produced: Path, view: DataView, log: RunLog
+) -> Verdict:
+    """Copy submission.csv out, check it, score it: the verdict of a run that happened."""
+    copied = setup.output_dir / checks.SUBMISSION_CSV
+    if produced.is_file() and not produced.is_symlink():
+        shutil.copyfile(produced, copied)
+    problems: list[Violation] = []
+    submitted: pd.DataFrame | None = None
+    if not (result.timed_out or result.oom_kills or result.exit_code != 0):
+        submitted, problems = checks.check_output(copied, view.fmt)
+    status, message = classify(result, problems, setup.limits)
+    for v in problems:
+        log.note(f"check failed: {v.rule}: {v.message}")
+    verdict = Verdict(
+        status,
+        message,
+        setup,
+        images=len(view.fmt),
+        result=result,
+        problems=tuple(problems),
+        submission=submitted if status is Status.SUCCESS else None,
+    )
+    if setup.labels is None or submitted is None or status is not Status.SUCCESS:
+        return verdict
+    try:
+        table = checks.read_labels(setup.labels)
+    except PoseBowlError as exc:
+        log.note(f"not scored: {exc.message}")
+        return replace(verdict, score_error=exc.message)
+    verdict = replace(verdict, labels_table=table)
+    try:
+        score = checks.score(submitted, checks.labels_of_run(view.fmt, table, setup.labels))
+    except PoseBowlError as exc:
+        log.note(f"not scored: {exc.message}")
+        return replace(verdict, score_error=exc.message)
+    log.note(f"score (mean IoU against {setup.labels}): {score:.4f}")
+    return replace(verdict, score=score)
+
+
+def run_submission(
+    zip_path: Path,
+    data_dir: Path,
+    output_dir: Path,
+    engine: Engine,
+    limits: Limits,
+    runtime: Runtime | None,
+    profile: str = "custom",
+    labels: Path | None = None,
+    smoke: int | None = None,
+    echo: Echo | None = None,
+) -> Verdict:
+    """Run ``zip_path`` like the platform; write submission.csv, log.txt and result.json.
+
+    What the submission does is a status in the returned Verdict; problems with our own inputs
+    (no zip, no data folder, a broken sandbox) raise PoseBowlError.
+    """
+    setup = RunSetup(
+        zip_path=Path(zip_path),
+        data_dir=Path(data_dir),
+        output_dir=Path(output_dir),
+        engine=engine.name,
+        profile=profile,
+        limits=limits,
+        smoke=smoke,
+        labels=None if labels is None else Path(labels),
+    )
+    _check_inputs(setup)
+    setup.output_dir.mkdir(parents=True, exist_ok=True)
+    for name in (checks.SUBMISSION_CSV, LOG_NAME, RESULT_NAME):
+        (setup.output_dir / name).unlink(missing_ok=True)
+    log = RunLog(setup.output_dir / LOG_NAME, limits.log_bytes, echo)
+    scratch = _scratch()
+    verdict: Verdict | None = None
+    try:
+        log.note(f"posebowl run {setup.zip_path} (engine {engine.name}, profile {profile})")
+        view = prepare_data_view(setup.data_dir, scratch, smoke)
+        _log_view(log, setup, view)
+        intake = open_submission(setup.zip_path, scratch / "workdir", limits)
+        if not intake.accepted:
+            verdict = _refused(setup, intake, len(view.fmt), log)
+            return verdict
+        log.note(
+            f"unzipped {len(intake.entries)} files ({intake.bytes / 1e6:,.1f} MB) "
+            f"into {sandbox.WORKDIR}"
+        )
+        result, produced = _execute(setup, engine, runtime, view, scratch, log)
+        verdict = _judge(setup, result, produced / checks.SUBMISSION_CSV, view, log)
+        return verdict
+    finally:
+        if verdict is not None:
+            log.note(f"{verdict.status.value}: {verdict.message}")
+        log.close()
+        if verdict is not None:
+            summary = LogSummary(log.truncated, log.dropped_bytes, log.background_processes)
+            verdict = replace(verdict, log=summary, finished_at=now())
+            _write_json(setup.output_dir / RESULT_NAME, verdict.to_dict())
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def run_command(
+    command: Sequence[str],
+    engine: Engine,
+    limits: Limits,
+    runtime: Runtime | None,
+    data_dir: Path | None = None,
+    zip_path: Path | None = None,
+    network: bool = True,
+    interactive: bool = True,
+    extra_binds: Sequence[Bind] = (),
+    on_output: Callable[[bytes], None] | None = None,
+) -> RunResult:
+    """Run ``command`` in the run's sandbox layout (``posebowl shell``, the runtime test).
+
+    The data folder (if given) is mounted read-only as in a run, the zip (if given) unzipped into
+    the working directory; the entrypoint's checks run first (the network one only if
+    ``network`` is False).
+    """
+    scratch = _scratch()
+    try:
+        workdir = scratch / "workdir"
+        workdir.mkdir()
+        binds: list[Bind] = []
+        if data_dir is not None:
+            binds += prepare_data_view(Path(data_dir), scratch).binds
+        else:
+            empty = scratch / "data"
+            (empty / datafolder.IMAGES_DIR).mkdir(parents=True)
+            (empty / datafolder.FORMAT_CSV).write_text(",".join(rules.COLUMNS) + "\n")
+            binds.append(Bind(empty, sandbox.DATA))
+        if zip_path is not None:
+            packing.extract_zip(
+                zip_path, workdir, limits.max_zip_entries, limits.max_unzipped_bytes
+            )
+        out = scratch / "submission"
+        out.mkdir()
+        binds += [Bind(workdir, sandbox.WORKDIR, True), Bind(out, sandbox.SUBMISSION, True)]
+        binds += extra_binds
+        flag = ("--allow-network",) if network else ()
+        request = RunRequest(
+            binds=tuple(binds),
+            command=("sh", sandbox.ENTRYPOINT, *flag, *command),
+            cwd=sandbox.WORKDIR,
+            limits=limits,
+            env=sandbox.ENV,
+            runtime=runtime,
+            network=network,
+            interactive=interactive,
+        )
+        return engine.execute(request, on_output)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
