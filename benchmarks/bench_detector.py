@@ -6,12 +6,12 @@ For each letterbox size, in the same run and with the same CPUs and threads:
   ms/image from its prediction loop (model load and warm-up excluded, reported apart), its
   peak RSS, and the mean IoU of its submission against DATA_DIR's labels;
 - the bound: median PNG decode time (cv2.imread, one thread) + median model inference time
-  (main.py's own Engine, same threads) per image; ``ratio = bound / end-to-end`` (target >= 0.8:
+  (main.py's own Backend, same threads) per image; ``ratio = bound / end-to-end`` (target >= 0.8:
   the pipeline loses little to Python, letterboxing and writing; > 1 means overlap wins).
 
 Usage: python benchmarks/bench_detector.py MODEL_DIR DATA_DIR [--sizes 640,1280] [--cpus 0,1]
        [--flip off,on] [--sandbox]
-       [--threads N] [--engine openvino|onnxruntime] [--limit N] [--json OUT.json]
+       [--threads N] [--backend openvino|onnxruntime] [--limit N] [--json OUT.json]
 (POSEBOWL_DECODERS=0 in the environment makes main.py decode without overlap, for comparison.)
 DATA_DIR is a labelled folder (images/*.png, train_labels.csv, optional train_metadata.csv).
 """
@@ -86,10 +86,10 @@ def decode_ms(folder: LabelledFolder) -> float:
     return 1000 * statistics.median(times)
 
 
-def infer_ms(bm, model_dir: Path, folder: LabelledFolder, size: int, threads: int, engine: str):
+def infer_ms(bm, model_dir: Path, folder: LabelledFolder, size: int, threads: int, backend: str):
     image = cv2.imread(str(next(iter(folder.images.values()))), cv2.IMREAD_COLOR)
     blob, _ = bm.preprocess(image, size)
-    eng = bm.Engine(model_dir, threads, engine)
+    eng = bm.Backend(model_dir, threads, backend)
     for _ in range(10):  # OpenVINO compiles on first use and settles over a few calls
         eng(blob)
     times = []
@@ -148,7 +148,7 @@ def in_sandbox(model_dir: Path, folder: LabelledFolder, size: int, tmp: Path, fl
 
 
 def end_to_end(
-    model_dir: Path, folder: LabelledFolder, size: int, threads: int, engine, tmp, flip: bool
+    model_dir: Path, folder: LabelledFolder, size: int, threads: int, backend, tmp, flip: bool
 ):
     data = data_view(folder, tmp, f"{size}{'flip' if flip else ''}")
     sub = tmp / f"submission{size}{'flip' if flip else ''}.csv"
@@ -159,8 +159,8 @@ def end_to_end(
         POSEBOWL_THREADS=str(threads),
         POSEBOWL_FLIP_TTA="1" if flip else "0",
     )
-    if engine:
-        env["POSEBOWL_ENGINE"] = engine
+    if backend:
+        env["POSEBOWL_BACKEND"] = backend
     t = time.perf_counter()
     proc = subprocess.run(
         [sys.executable, "-c", CHILD, str(MAIN), str(data), str(sub)],
@@ -195,7 +195,7 @@ def main() -> None:
     ap.add_argument("--sizes", default="640,1280")
     ap.add_argument("--cpus", default=None, help="CPU ids to run on, e.g. 0,1")
     ap.add_argument("--threads", type=int, default=None, help="Default: main.py's own choice.")
-    ap.add_argument("--engine", choices=["openvino", "onnxruntime"], default=None)
+    ap.add_argument("--backend", choices=["openvino", "onnxruntime"], default=None)
     ap.add_argument("--limit", type=int, default=None, help="Use the first N images only.")
     ap.add_argument(
         "--sandbox",
@@ -220,26 +220,26 @@ def main() -> None:
         dec = decode_ms(folder)
         modes = [m.strip() == "on" for m in args.flip.split(",")]
         for size in (int(s) for s in args.sizes.split(",")):
-            inf, engine_name = infer_ms(bm, model_dir, folder, size, threads, args.engine)
+            inf, backend = infer_ms(bm, model_dir, folder, size, threads, args.backend)
             for flip in modes:
                 if args.sandbox:
                     e2e = in_sandbox(model_dir, folder, size, tmp, flip)
                 else:
-                    e2e = end_to_end(model_dir, folder, size, threads, args.engine, tmp, flip)
+                    e2e = end_to_end(model_dir, folder, size, threads, args.backend, tmp, flip)
                 ev = evaluate_predictions(e2e.pop("predictions"), folder, e2e["fallbacks"])
                 bound = dec + inf * (2 if flip else 1)
-                rows.append(row(size, flip, engine_name, threads, folder, dec, inf, bound, e2e, ev))
+                rows.append(row(size, flip, backend, threads, folder, dec, inf, bound, e2e, ev))
     _print(rows)
     if args.json:
         cpus = sorted(os.sched_getaffinity(0))
         args.json.write_text(json.dumps({"cpus": cpus, "rows": rows}, indent=2) + "\n")
 
 
-def row(size, flip, engine_name, threads, folder, dec, inf, bound, e2e, ev) -> dict:
+def row(size, flip, backend_name, threads, folder, dec, inf, bound, e2e, ev) -> dict:
     return {
         "size": size,
         "flip_tta": flip,
-        "engine": engine_name,
+        "backend": backend_name,
         "threads": threads,
         "images": len(folder),
         "decode_ms": round(dec, 1),
@@ -271,7 +271,9 @@ def _print(rows: list[dict]) -> None:
             f"{r['e2e_ms']:>7} {r['e2e_images_per_s']:>6} {r['ratio_bound_over_e2e']:>6} "
             f"{r['peak_rss_mb']:>7} {r['iou']:>6}  {r['iou_by_bucket']}"
         )
-    print(f"(ms/image; {rows[0]['engine']}, {rows[0]['threads']} threads)" if rows else "(no rows)")
+    print(
+        f"(ms/image; {rows[0]['backend']}, {rows[0]['threads']} threads)" if rows else "(no rows)"
+    )
 
 
 if __name__ == "__main__":

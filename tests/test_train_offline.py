@@ -167,9 +167,9 @@ def _run_main(model_dir: Path, data: Path, sub: Path, **env: str) -> subprocess.
     )
 
 
-@pytest.mark.parametrize("engine", ["openvino", "onnxruntime"])
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
 def test_exported_model_gives_a_valid_submission(
-    tiny_run: dict, tmp_path: Path, engine: str
+    tiny_run: dict, tmp_path: Path, backend: str
 ) -> None:
     model = tmp_path / "model"
     model.mkdir()
@@ -178,9 +178,9 @@ def test_exported_model_gives_a_valid_submission(
     config = json.loads((model / "config.json").read_text())
     (model / "config.json").write_text(json.dumps({**config, "imgsz": 320, "min_score": 0.0}))
     data = _frames(tmp_path / "data")
-    proc = _run_main(model, data, tmp_path / "sub.csv", POSEBOWL_ENGINE=engine)
+    proc = _run_main(model, data, tmp_path / "sub.csv", POSEBOWL_BACKEND=backend)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"engine {engine}" in proc.stderr and "letterbox 320" in proc.stderr
+    assert f"backend {backend}" in proc.stderr and "letterbox 320" in proc.stderr
     assert "fallback box for 0 " in proc.stderr
     sub = rules.read_boxes_csv(tmp_path / "sub.csv")
     fmt = rules.read_boxes_csv(data / "submission_format.csv")

@@ -4,17 +4,21 @@ What a participant's code does (timeout, out of memory, a crash) is never an exc
 status in the run result. Everything else that stops a command raises one of these; the CLI turns
 it into one clear sentence (what is wrong, then how to fix it) and the exit code below.
 
-    PoseBowlError                 exit 3  generic problem with an input file or folder
-    ├── InputError                exit 3  a file is missing, unreadable or not what it should be
-    ├── InvalidSubmissionError    exit 1  a submission/prediction breaks the format rules
-    ├── PackError                 exit 3  a folder cannot be packed into a submission zip
-    └── SetupError                exit 4  the machine lacks something (bubblewrap, a venv, ...)
+    PoseBowlError                 INPUT    generic problem with an input file or folder
+    ├── InputError                INPUT    a file is missing, unreadable or not what it should be
+    ├── InvalidSubmissionError    INVALID  a submission/prediction breaks the submission rules
+    ├── PackError                 INPUT    a folder cannot be packed into a submission zip
+    └── SetupError                SETUP    the machine lacks something (bubblewrap, a venv, ...)
+
+(the codes are named in :mod:`posebowl.exitcodes`)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
+
+from posebowl import exitcodes
 
 if TYPE_CHECKING:
     from posebowl.findings import Violation
@@ -23,7 +27,7 @@ if TYPE_CHECKING:
 class PoseBowlError(Exception):
     """Base of every error posebowl raises on purpose."""
 
-    exit_code = 3
+    exit_code = exitcodes.INPUT
 
     def __init__(self, message: str, fix: str | None = None) -> None:
         self.message = message
@@ -38,7 +42,7 @@ class InputError(PoseBowlError):
 class InvalidSubmissionError(PoseBowlError):
     """Predictions break the submission rules; ``violations`` lists every problem found."""
 
-    exit_code = 1
+    exit_code = exitcodes.INVALID
 
     def __init__(self, violations: Sequence[Violation], what: str = "predictions") -> None:
         self.violations = list(violations)
@@ -55,4 +59,4 @@ class PackError(PoseBowlError):
 class SetupError(PoseBowlError):
     """Something this machine needs is missing or broken."""
 
-    exit_code = 4
+    exit_code = exitcodes.SETUP

@@ -1,23 +1,24 @@
-"""Entry point: parse, dispatch to ``commands``, turn PoseBowlError into a sentence + exit code.
-
-Exit codes (the same for every command):
-
-    0    success
-    1    the thing checked is invalid (validate found problems, score rejected the predictions)
-    2    usage error (bad option or argument)
-    3    a problem with an input file or folder (missing, unreadable, malformed)
-    4    this machine lacks something a command needs (see the message for the fix)
-    130  interrupted (Ctrl-C)
-
-``posebowl run`` adds one exit code per verdict status; see ``posebowl run --help``.
-"""
+"""Entry point: parse, dispatch to the command modules, turn PoseBowlError into a sentence
+and its exit code (:mod:`posebowl.exitcodes` lists them all)."""
 
 from __future__ import annotations
 
 import click
 
-from posebowl import __version__
-from posebowl.cli import data, pack, report, run, runtime, score, shell, synth, train, validate
+from posebowl import __version__, exitcodes
+from posebowl.cli import (
+    data,
+    examples,
+    pack,
+    report,
+    run,
+    runtime,
+    score,
+    shell,
+    synth,
+    train,
+    validate,
+)
 from posebowl.cli._render import err
 from posebowl.errors import InvalidSubmissionError, PoseBowlError
 
@@ -38,19 +39,24 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             err.print("Interrupted.")
-            ctx.exit(130)
+            ctx.exit(exitcodes.INTERRUPTED)
         if isinstance(rv, int) and rv:
             ctx.exit(rv)
         return rv
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_Group,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=exitcodes.common_help()
+    + "\n\n`posebowl run` adds one code per verdict: see its --help.",
+)
 @click.version_option(__version__, "--version", prog_name="posebowl")
 def cli() -> None:
     """Run, pack, score and inspect Pose Bowl spacecraft-detection submissions locally."""
 
 
-for _module in (score, validate, pack, run, shell, runtime, report, synth, data, train):
+for _module in (score, validate, pack, run, shell, runtime, report, synth, data, train, examples):
     cli.add_command(_module.command)
 
 

@@ -191,7 +191,12 @@ def export_command(weights: Path, folder: Path, imgsz: int, formats: str, flip_t
 @click.argument("data", type=_paths)
 @click.option("--imgsz", type=int, default=None, help="Input size (default: the model's).")
 @click.option("--device", default="cpu", show_default=True, help="For .pt checkpoints.")
-@click.option("--engine", type=click.Choice(["openvino", "onnxruntime"]), default=None)
+@click.option(
+    "--backend",
+    type=click.Choice(["openvino", "onnxruntime"]),
+    default=None,
+    help="The inference backend main.py uses [default: openvino when it imports].",
+)
 @click.option("--per-image", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def evaluate_command(
@@ -199,7 +204,7 @@ def evaluate_command(
     data: Path,
     imgsz: int | None,
     device: str,
-    engine: str | None,
+    backend: str | None,
     per_image: Path | None,
     as_json: bool,
 ) -> int:
@@ -215,7 +220,7 @@ def evaluate_command(
         result = ev.evaluate_predictions(preds, folder, fallbacks, time.perf_counter() - start)
     else:
         model_dir = model if model.is_dir() else model.parent
-        bench = ev.predict_with_benchmark(model_dir, folder, imgsz, engine)
+        bench = ev.predict_with_benchmark(model_dir, folder, imgsz, backend)
         result = ev.evaluate_predictions(bench.predictions, folder, bench.fallbacks, bench.seconds)
     if per_image is not None:
         result.per_image.to_csv(per_image, index_label="image_id")

@@ -23,14 +23,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from posebowl import boxes, buckets, rules
+from posebowl import boxes, buckets, examples, rules
 from posebowl import datafolder as layout
 from posebowl.errors import InputError, SetupError
 from posebowl.metric import score_frames
 from posebowl.train.dataset import LabelledFolder
 from posebowl.train.export import FALLBACK_BOX
 
-BENCHMARK_MAIN = Path(__file__).resolve().parents[3] / "example_benchmark" / "main.py"
+BENCHMARK_MAIN = examples.path("benchmark") / "main.py"
 
 
 def background_type(background_id: object) -> str:
@@ -144,7 +144,7 @@ def predict_with_benchmark(
     model_dir: str | Path,
     folder: LabelledFolder,
     imgsz: int | None = None,
-    engine: str | None = None,
+    backend: str | None = None,
     threads: int | None = None,
     script: str | Path = BENCHMARK_MAIN,
     cpus: set[int] | None = None,
@@ -154,12 +154,12 @@ def predict_with_benchmark(
     if not script.is_file():
         raise SetupError(
             f"The benchmark script {script} does not exist.",
-            "Run from a posebowl checkout (example_benchmark/main.py) or pass its path.",
+            "Reinstall posebowl (the benchmark example ships with it) or pass its path.",
         )
     env = dict(os.environ, POSEBOWL_MODEL_DIR=str(Path(model_dir).resolve()))
     for key, value in (
         ("POSEBOWL_IMGSZ", imgsz),
-        ("POSEBOWL_ENGINE", engine),
+        ("POSEBOWL_BACKEND", backend),
         ("POSEBOWL_THREADS", threads),
     ):
         if value is not None:

@@ -7,7 +7,7 @@ and writes SUBMISSION_PATH with the same ids in the same order (integer pixels, 
 
 - Model: model/model.xml (OpenVINO IR) or, when openvino cannot be imported, model/model.onnx
   with onnxruntime. model/config.json gives the letterbox size, the score threshold and the
-  fallback box. Environment overrides: POSEBOWL_MODEL_DIR, POSEBOWL_IMGSZ, POSEBOWL_ENGINE
+  fallback box. Environment overrides: POSEBOWL_MODEL_DIR, POSEBOWL_IMGSZ, POSEBOWL_BACKEND
   (openvino|onnxruntime), POSEBOWL_THREADS.
 - Threads follow the CPU quota of the container (cgroup cpu.max / cfs quota) and the CPU
   affinity; PNG decoding and letterboxing run in a small thread pool ahead of inference.
@@ -231,10 +231,10 @@ def to_submission_box(box: np.ndarray, frame_w: int, frame_h: int) -> tuple[int,
     return int(min(x0, x1)), int(min(y0, y1)), int(max(x0, x1)), int(max(y0, y1))
 
 
-# ---------------------------------------------------------------- inference engines
+# ---------------------------------------------------------------- inference backends
 
 
-class Engine:
+class Backend:
     """OpenVINO (compiled per input shape) or onnxruntime, with a fixed thread count."""
 
     def __init__(self, model_dir: Path, threads: int, prefer: str | None = None) -> None:
@@ -323,7 +323,7 @@ def load(path: Path | None, imgsz: int) -> tuple[np.ndarray, Letterbox, int, int
 
 
 def predict(
-    image_ids: list[str], images: dict[str, Path], engine: Engine, cfg: Config, decoders: int
+    image_ids: list[str], images: dict[str, Path], backend: Backend, cfg: Config, decoders: int
 ) -> tuple[list[tuple[int, int, int, int]], dict[str, int]]:
     """Boxes for ``image_ids`` in order, and counts of fallbacks by reason."""
     n = len(image_ids)
@@ -350,8 +350,8 @@ def predict(
                 boxes.append(cfg.fallback_box)
                 continue
             blob, lb, fw, fh = loaded
-            flipped = engine(np.ascontiguousarray(blob[..., ::-1])) if cfg.flip_tta else None
-            box, _ = top_box(engine(blob), lb, fw, fh, cfg.min_score, flipped)
+            flipped = backend(np.ascontiguousarray(blob[..., ::-1])) if cfg.flip_tta else None
+            box, _ = top_box(backend(blob), lb, fw, fh, cfg.min_score, flipped)
             if box is None:
                 counts["no_detection"] += 1
                 box = np.asarray(cfg.fallback_box, dtype=np.float64)
@@ -371,26 +371,26 @@ def main(data_dir: Path, submission_path: Path) -> int:
     threads = cpu_budget()
     cfg = load_config(model_dir)
     try:
-        engine = Engine(model_dir, threads, os.environ.get("POSEBOWL_ENGINE") or None)
+        backend = Backend(model_dir, threads, os.environ.get("POSEBOWL_BACKEND") or None)
     except ModelMissingError as exc:
         log.error("cannot predict: %s", exc)
         return 1
     cv2.setNumThreads(1)  # decoding threads are managed below; no nested pools
     decoders = int(os.environ.get("POSEBOWL_DECODERS", 1 if threads <= 2 else 2))
     log.info(
-        "%d images; engine %s, %d inference threads, %d decode threads, letterbox %d, flip TTA %s",
+        "%d images; backend %s, %d inference threads, %d decode threads, letterbox %d, flip TTA %s",
         len(image_ids),
-        engine.name,
+        backend.name,
         threads,
         decoders,
         cfg.imgsz,
         "on" if cfg.flip_tta else "off",
     )
     lb = Letterbox.for_frame(*cfg.frame, cfg.imgsz)
-    engine.warmup(lb.height, lb.width)
+    backend.warmup(lb.height, lb.width)
     images = index_images(data_dir / "images")
     start = time.perf_counter()
-    boxes, counts = predict(image_ids, images, engine, cfg, decoders)
+    boxes, counts = predict(image_ids, images, backend, cfg, decoders)
     seconds = time.perf_counter() - start
     out = pd.DataFrame(boxes, columns=["xmin", "ymin", "xmax", "ymax"], dtype=np.int64)
     out.insert(0, "image_id", image_ids)
