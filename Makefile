@@ -23,7 +23,7 @@ IMAGE ?= $(or $(POSEBOWL_IMAGE),posebowl-runtime:local)
 export POSEBOWL_IMAGE := $(IMAGE)
 ENGINE_ARGS = $(if $(ENGINE),--engine $(ENGINE))
 
-.PHONY: help install system-deps test lint pack-example pack-submission repack-example \
+.PHONY: help install system-deps test test-fast lint pack-example pack-submission repack-example \
         repack-submission clean build pull lock test-container interact-container test-submission \
         demo install-train train-benchmark pack-benchmark blender-venv sample-data
 
@@ -43,13 +43,22 @@ install: $(STAMP) system-deps  ## create .venv and install posebowl with its dev
 system-deps:  ## install Debian packages the sandbox and tests need (as root), or say how
 	@bash scripts/system-deps.sh
 
-lint: $(STAMP)  ## ruff, and hadolint on runtime/Dockerfile
-	$(BIN)/ruff check src tests scripts example_src example_benchmark benchmarks
-	$(BIN)/ruff format --check -q src tests scripts example_src example_benchmark benchmarks
+LINTED := src tests scripts benchmarks
+
+lint: $(STAMP)  ## ruff, mypy, and hadolint on the runtime's Dockerfile
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check -q $(LINTED)
+	$(BIN)/mypy
 	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint runtime/Dockerfile && echo "hadolint: runtime/Dockerfile ok"; \
 	  else echo "hadolint is not installed (its wheel is Linux x86_64 only): runtime/Dockerfile not linted"; fi
 
-test: install lint build blender-venv  ## install what is needed, then run ruff and the tests
+# The fast lane: no sandbox, Docker, browser, Blender, Ray or training; nothing to build first.
+FAST := not (sandbox or docker or browser or blender or train or ray or slow)
+
+test-fast: $(STAMP)  ## the tests that need nothing but .venv (under 30 s)
+	$(BIN)/pytest -q -m "$(FAST)"
+
+test: install lint build blender-venv  ## install what is needed, then run the linters and every test
 	$(BIN)/pytest -q
 
 build: $(STAMP)  ## build the runtime venv from runtime/requirements.txt (ENGINE=docker: the image IMAGE)

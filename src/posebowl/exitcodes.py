@@ -80,3 +80,18 @@ def run_help() -> str:
     rows = [f"  {c.code:>3}  {c.status}: {c.meaning}" for c in RUN_CODES]
     rows += [f"  {c.code:>3}  {c.meaning}" for c in COMMON if c.code not in RUN.values()]
     return "\b\nExit codes (one per verdict, then the common ones):\n" + "\n".join(rows)
+
+
+def markdown_table() -> str:
+    """README's table of every exit code (tests/test_exitcodes.py checks README holds it)."""
+    rows = ["| code | meaning |", "|---|---|"]
+    run = {c.code: c for c in RUN_CODES}
+    for c in COMMON:
+        extra = ""
+        if c.code in run:
+            extra = f"; `posebowl run`: {run[c.code].status}, {run[c.code].meaning}"
+        rows.append(f"| {c.code} | {c.meaning}{extra} |")
+    for r in RUN_CODES:
+        if r.code not in {c.code for c in COMMON}:
+            rows.append(f"| {r.code} | `posebowl run`: {r.status}, {r.meaning} |")
+    return "\n".join(rows)
