@@ -2,7 +2,6 @@
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -148,31 +147,3 @@ def test_unenforceable_limits_are_said_so(tmp_path, monkeypatch):
         assert f"NOT enforced: {k}" in o.log
     assert o.result["enforced"]["time_limit"]["enforced"] is True
     assert o.result["cpu_seconds"] is not None and o.result["notes"]
-
-
-@pytest.mark.sandbox
-@needs_sandbox()
-def test_the_sandbox_dies_with_posebowl(tmp_path):
-    import signal
-    import time
-
-    from .sandbox_helpers import sandbox_processes
-
-    data, _ = make_data(tmp_path)
-    z = make_zip(tmp_path / "submission.zip", {"main.sh": "sleep 1000 & sleep 1000\n"})
-    venv = bare_runtime(tmp_path.parent).venv
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "posebowl.cli.main", "run", z, "--data", data, "--runtime", venv],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 20
-    while not sandbox_processes() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert sandbox_processes(), "the sandbox never started"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    deadline = time.monotonic() + 5
-    while sandbox_processes() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert sandbox_processes() == []

@@ -65,6 +65,11 @@ RUN_CODES: tuple[RunExitCode, ...] = (
     ),
     RunExitCode("INVALID_SUBMISSION", 13, "the zip was refused and not run"),
     RunExitCode("INVALID_OUTPUT", 14, "submission.csv is missing, unreadable or fails a check"),
+    RunExitCode(
+        "INTERRUPTED",
+        15,
+        "posebowl itself got Ctrl-C, SIGTERM or SIGHUP: the sandbox was stopped and removed",
+    ),
 )
 RUN: dict[str, int] = {c.status: c.code for c in RUN_CODES}
 

@@ -8,14 +8,17 @@ escape or flood the sandbox: absolute paths, ``..``, symlinks, too many entries,
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from posebowl.errors import InvalidSubmissionError, PackError
+from posebowl.errors import InvalidSubmissionError, PackError, SetupError
 from posebowl.findings import Violation
 
 ENTRYPOINT = "main.sh"
@@ -125,8 +128,100 @@ def pack(src: str | Path, out: str | Path, force: bool = False) -> PackResult:
 
 @dataclass(frozen=True)
 class ZipEntry:
-    name: str
+    name: str  # normalised: no "./" parts, "/" separators
     size: int
+
+
+#: What the platform's ``unzip`` (Info-ZIP 6.0) can extract; anything else fails there.
+SUPPORTED_COMPRESSION = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+}
+MAX_NAME_BYTES = 4096  # PATH_MAX: a longer path cannot be created
+MAX_PART_BYTES = 255  # NAME_MAX: nor a longer file or folder name
+#: what opening or reading a hostile zip may raise (zipfile, zlib, bz2 and the OS underneath)
+_ZIP_ERRORS = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
+    struct.error,
+    UnicodeDecodeError,
+    IndexError,
+    KeyError,
+)
+
+
+def _refuse(rule: str, message: str) -> InvalidSubmissionError:
+    return InvalidSubmissionError([Violation(rule, message)], what="submission zip")
+
+
+def normalise(name: str) -> str:
+    """The path an entry extracts to: backslashes as separators, no empty or "." parts."""
+    parts = [p for p in name.replace("\\", "/").split("/") if p not in ("", ".")]
+    return "/".join(parts)
+
+
+def _is_dir(info: zipfile.ZipInfo) -> bool:
+    return info.filename.endswith("/")  # ZipInfo.is_dir() fails on an empty name
+
+
+def _name_problem(info: zipfile.ZipInfo) -> Violation | None:
+    name = info.filename
+    pure = PurePosixPath(name.replace("\\", "/"))
+    norm = normalise(name)
+    if pure.is_absolute() or name.startswith(("/", "\\")) or (pure.parts and ":" in pure.parts[0]):
+        return Violation("absolute_path", f"entry {name!r} has an absolute path")
+    if ".." in pure.parts:
+        return Violation("path_traversal", f"entry {name!r} contains '..'")
+    if not norm and not _is_dir(info):
+        return Violation("empty_name", f"an entry has no file name ({name!r})")
+    if len(norm.encode()) > MAX_NAME_BYTES or any(
+        len(p.encode()) > MAX_PART_BYTES for p in norm.split("/")
+    ):
+        return Violation(
+            "name_too_long",
+            f"entry {name[:60]!r}... has a name longer than a file system allows "
+            f"({MAX_PART_BYTES} bytes a part, {MAX_NAME_BYTES} in all)",
+        )
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return Violation("symlink", f"entry {name!r} is a symbolic link")
+    if info.flag_bits & 0x1:
+        return Violation("encrypted", f"entry {name!r} is encrypted (the platform cannot unzip it)")
+    if info.compress_type not in SUPPORTED_COMPRESSION:
+        known = ", ".join(SUPPORTED_COMPRESSION.values())
+        return Violation(
+            "compression",
+            f"entry {name!r} uses compression method {info.compress_type}, which the "
+            f"platform's unzip cannot extract (use {known}; `posebowl pack` uses deflate)",
+        )
+    return None
+
+
+def _clash_problems(names: list[tuple[str, bool]]) -> list[Violation]:
+    """Entries that extract to the same path, or a file where a folder must be."""
+    files: set[str] = set()
+    dirs: set[str] = set()
+    out: list[Violation] = []
+    for norm, is_dir in names:
+        if not norm:
+            continue
+        parents = norm.split("/")[:-1]
+        for k in range(1, len(parents) + 1):
+            dirs.add("/".join(parents[:k]))
+        if is_dir:
+            dirs.add(norm)
+        elif norm in files:
+            out.append(Violation("duplicate", f"two entries extract to {norm!r}"))
+        else:
+            files.add(norm)
+    for both in sorted(files & dirs):
+        out.append(Violation("name_clash", f"{both!r} is both a file and a folder in the zip"))
+    return out
 
 
 def inspect_zip(
@@ -134,54 +229,49 @@ def inspect_zip(
     max_entries: int = MAX_ENTRIES,
     max_bytes: int = MAX_UNCOMPRESSED_BYTES,
 ) -> list[ZipEntry]:
-    """List a submission zip, raising InvalidSubmissionError for anything unsafe in it."""
+    """List a submission zip, raising InvalidSubmissionError for anything unsafe in it.
+
+    Whatever the bytes, the outcome is the list of entries or InvalidSubmissionError (never
+    another exception): names that escape, clash or cannot be created, links, encryption,
+    compression the platform cannot extract, too many entries or bytes, a damaged archive.
+    """
     p = Path(path)
+    if not p.is_file():
+        raise PackError(f"{p} does not exist.", "Pack one first: posebowl pack SRC_DIR.")
     try:
-        zf = zipfile.ZipFile(p)
-    except FileNotFoundError as exc:
-        raise PackError(f"{p} does not exist.", "Pack one first: posebowl pack SRC_DIR.") from exc
-    except zipfile.BadZipFile as exc:
-        raise InvalidSubmissionError(
-            [Violation("bad_zip", f"{p} is not a valid zip file ({exc})")], what="submission zip"
-        ) from exc
+        with zipfile.ZipFile(p) as zf:
+            infos = zf.infolist()
+    except _ZIP_ERRORS as exc:
+        raise _refuse("bad_zip", f"{p.name} is not a valid zip file ({exc})") from exc
     problems: list[Violation] = []
+    if len(infos) > max_entries:
+        raise _refuse("too_many_entries", f"{len(infos)} entries, more than {max_entries}")
     entries: list[ZipEntry] = []
-    with zf:
-        infos = zf.infolist()
-        if len(infos) > max_entries:
-            problems.append(
-                Violation("too_many_entries", f"{len(infos)} entries, more than {max_entries}")
+    total = 0
+    for info in infos:
+        problem = _name_problem(info)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        if _is_dir(info):
+            continue
+        total += info.file_size
+        entries.append(ZipEntry(normalise(info.filename), info.file_size))
+    problems += _clash_problems([(normalise(i.filename), _is_dir(i)) for i in infos])
+    if total > max_bytes:
+        problems.append(
+            Violation(
+                "too_large",
+                f"uncompressed contents are {total:,} bytes, more than the cap of "
+                f"{max_bytes:,} (zip bomb?)",
             )
-            infos = []
-        total = 0
-        for info in infos:
-            name = info.filename
-            pure = PurePosixPath(name.replace("\\", "/"))
-            mode = info.external_attr >> 16
-            if pure.is_absolute() or name.startswith(("/", "\\")) or ":" in pure.parts[0]:
-                problems.append(Violation("absolute_path", f"entry {name!r} has an absolute path"))
-            elif ".." in pure.parts:
-                problems.append(Violation("path_traversal", f"entry {name!r} contains '..'"))
-            elif stat.S_ISLNK(mode):
-                problems.append(Violation("symlink", f"entry {name!r} is a symbolic link"))
-            if info.is_dir():
-                continue
-            total += info.file_size
-            entries.append(ZipEntry(name, info.file_size))
-        if total > max_bytes:
-            problems.append(
-                Violation(
-                    "too_large",
-                    f"uncompressed contents are {total:,} bytes, more than the cap of "
-                    f"{max_bytes:,} (zip bomb?)",
-                )
-            )
-        if not problems and not any(e.name == ENTRYPOINT for e in entries):
-            nested = [e.name for e in entries if PurePosixPath(e.name).name == ENTRYPOINT]
-            where = f"; it is at {nested[0]}, move it to the top" if nested else ""
-            problems.append(
-                Violation("no_main_sh", f"{ENTRYPOINT} is not at the root of the zip{where}")
-            )
+        )
+    if not problems and not any(e.name == ENTRYPOINT for e in entries):
+        nested = [e.name for e in entries if PurePosixPath(e.name).name == ENTRYPOINT]
+        where = f"; it is at {nested[0]}, move it to the top" if nested else ""
+        problems.append(
+            Violation("no_main_sh", f"{ENTRYPOINT} is not at the root of the zip{where}")
+        )
     if problems:
         raise InvalidSubmissionError(problems, what="submission zip")
     return entries
@@ -195,33 +285,48 @@ def extract_zip(
 ) -> list[ZipEntry]:
     """Check ``path`` with :func:`inspect_zip`, then extract it into ``dest``.
 
-    Streams each member and stops if it inflates past its declared size (lying headers).
+    Streams each member and stops if it inflates past its declared size (lying headers); a
+    damaged member (bad CRC, corrupt data, a size that lies) is InvalidSubmissionError. Only
+    a full disk is the host's problem (SetupError).
     """
     entries = inspect_zip(path, max_entries, max_bytes)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            target = dest / info.filename
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            written = 0
-            with zf.open(info) as src, open(target, "wb") as dst:
-                while chunk := src.read(1 << 20):
-                    written += len(chunk)
-                    if written > info.file_size:
-                        raise InvalidSubmissionError(
-                            [
-                                Violation(
-                                    "too_large",
-                                    f"entry {info.filename!r} inflates past " "its declared size",
-                                )
-                            ],
-                            what="submission zip",
-                        )
-                    dst.write(chunk)
-            mode = (info.external_attr >> 16) & 0o777
-            target.chmod(mode | 0o600 if mode else 0o644)
+    name = ""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                name = info.filename
+                norm = normalise(name)
+                target = dest / norm if norm else dest
+                if _is_dir(info):
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _extract_member(zf, info, target)
+    except InvalidSubmissionError:
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise SetupError(
+                f"The disk holding {dest} is full ({exc.strerror}) while unzipping.",
+                "Free some space, or set POSEBOWL_TMPDIR to a folder on a larger disk.",
+            ) from exc
+        raise _refuse("corrupt", f"entry {name!r} cannot be extracted ({exc})") from exc
+    except _ZIP_ERRORS as exc:
+        raise _refuse("corrupt", f"entry {name!r} cannot be extracted ({exc})") from exc
     return entries
+
+
+def _extract_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, target: Path) -> None:
+    written = 0
+    with zf.open(info) as src, open(target, "wb") as dst:
+        while chunk := src.read(1 << 20):
+            written += len(chunk)
+            if written > info.file_size:
+                raise _refuse(
+                    "too_large", f"entry {info.filename!r} inflates past its declared size"
+                )
+            dst.write(chunk)
+    mode = (info.external_attr >> 16) & 0o777
+    target.chmod(mode | 0o600 if mode else 0o644)

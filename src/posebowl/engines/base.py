@@ -34,6 +34,7 @@ class Status(StrEnum):
     OUT_OF_MEMORY = "OUT_OF_MEMORY"  # a process was killed for exceeding the memory limit
     INVALID_SUBMISSION = "INVALID_SUBMISSION"  # the zip is unsafe or lacks main.sh at its root
     INVALID_OUTPUT = "INVALID_OUTPUT"  # submission.csv is missing or fails the platform's checks
+    INTERRUPTED = "INTERRUPTED"  # posebowl itself got Ctrl-C, SIGTERM or SIGHUP during the run
 
     @property
     def exit_code(self) -> int:

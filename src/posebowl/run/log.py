@@ -99,15 +99,18 @@ class RunLog:
                 break
             self._line(self._buf[:nl])
             self._buf = self._buf[nl + 1 :]
+        self._f.flush()  # one write per chunk read: `tail -f log.txt` follows the run
 
-    def note(self, text: str) -> None:
-        """A line from posebowl itself (always kept: notes bypass the cap)."""
+    def note(self, text: str, echo: bool = True) -> None:
+        """A line from posebowl itself (always kept: notes bypass the cap); ``echo=False``
+        keeps it off the terminal (the verdict, which the command prints itself)."""
         for line in text.splitlines() or [""]:
             data = f"{self._ts()} {HOST_PREFIX} {line}\n".encode()
             self._f.write(data)
             self.written += len(data)
-            if self.echo is not None:
+            if echo and self.echo is not None:
                 self.echo(data[:-1].decode())
+        self._f.flush()
 
     def close(self) -> None:
         if self._f.closed:

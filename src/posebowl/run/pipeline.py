@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
-from posebowl import datafolder, packing, rules, sandbox
+from posebowl import datafolder, packing, rules, sandbox, scratch, signals
 from posebowl.engines.base import Bind, Engine, RunRequest, RunResult, Status
 from posebowl.errors import InputError, PoseBowlError, SetupError
 from posebowl.findings import Violation
@@ -39,10 +38,6 @@ from posebowl.run.verdict import (
 from posebowl.runtime_env import Runtime
 
 Echo = Callable[[str], None]
-
-
-def _scratch() -> Path:
-    return Path(tempfile.mkdtemp(prefix="posebowl-run-", dir=os.environ.get("POSEBOWL_TMPDIR")))
 
 
 def _write_json(path: Path, data: dict[str, object]) -> None:
@@ -103,16 +98,16 @@ def _execute(
     engine: Engine,
     runtime: Runtime | None,
     view: DataView,
-    scratch: Path,
+    work: Path,
     log: RunLog,
 ) -> tuple[RunResult, Path]:
     """Run the entrypoint in the engine; the result and the sandbox's output folder."""
-    out = scratch / "submission"
+    out = work / "submission"
     out.mkdir()
     request = RunRequest(
         binds=(
             *view.binds,
-            Bind(scratch / "workdir", sandbox.WORKDIR, True),
+            Bind(work / "workdir", sandbox.WORKDIR, True),
             Bind(out, sandbox.SUBMISSION, True),
         ),
         command=("sh", sandbox.ENTRYPOINT),
@@ -189,8 +184,10 @@ def run_submission(
 ) -> Verdict:
     """Run ``zip_path`` like the platform; write submission.csv, log.txt and result.json.
 
-    What the submission does is a status in the returned Verdict; problems with our own inputs
-    (no zip, no data folder, a broken sandbox) raise PoseBowlError.
+    What the submission does is a status in the returned Verdict, and so is an interruption of
+    posebowl itself (Ctrl-C, SIGTERM, SIGHUP: INTERRUPTED). Problems with our own inputs (no
+    zip, no data folder, a broken sandbox) raise PoseBowlError. However it ends, the scratch
+    folders are removed, and result.json is written whenever the run got past its inputs.
     """
     setup = RunSetup(
         zip_path=Path(zip_path),
@@ -207,32 +204,69 @@ def run_submission(
     for name in (checks.SUBMISSION_CSV, LOG_NAME, RESULT_NAME):
         (setup.output_dir / name).unlink(missing_ok=True)
     log = RunLog(setup.output_dir / LOG_NAME, limits.log_bytes, echo)
-    scratch = _scratch()
+    work = scratch.make()
     verdict: Verdict | None = None
+    images = 0
     try:
-        log.note(f"posebowl run {setup.zip_path} (engine {engine.name}, profile {profile})")
-        view = prepare_data_view(setup.data_dir, scratch, smoke)
-        _log_view(log, setup, view)
-        intake = open_submission(setup.zip_path, scratch / "workdir", limits)
-        if not intake.accepted:
-            verdict = _refused(setup, intake, len(view.fmt), log)
-            return verdict
-        log.note(
-            f"unzipped {len(intake.entries)} files ({intake.bytes / 1e6:,.1f} MB) "
-            f"into {sandbox.WORKDIR}"
+        with signals.raising():
+            log.note(
+                f"posebowl run {setup.zip_path} (engine {engine.name}, profile {profile}, "
+                f"run {setup.run_id})"
+            )
+            view = prepare_data_view(setup.data_dir, work, smoke)
+            images = len(view.fmt)
+            _log_view(log, setup, view)
+            verdict = _steps(setup, engine, runtime, view, work, log)
+    except KeyboardInterrupt as exc:
+        verdict = Verdict(
+            Status.INTERRUPTED,
+            f"posebowl was interrupted ({signals.name_of(exc)}) before the run ended; the "
+            "sandbox was stopped and nothing of it is left.",
+            setup,
+            images=images,
         )
-        result, produced = _execute(setup, engine, runtime, view, scratch, log)
-        verdict = _judge(setup, result, produced / checks.SUBMISSION_CSV, view, log)
-        return verdict
     finally:
-        if verdict is not None:
-            log.note(f"{verdict.status.value}: {verdict.message}")
-        log.close()
-        if verdict is not None:
-            summary = LogSummary(log.truncated, log.dropped_bytes, log.background_processes)
-            verdict = replace(verdict, log=summary, finished_at=now())
-            _write_json(setup.output_dir / RESULT_NAME, verdict.to_dict())
-        shutil.rmtree(scratch, ignore_errors=True)
+        with signals.deferred():
+            verdict = _finish(setup, verdict, log, work)
+    assert verdict is not None  # _finish returns None only when an exception is on its way
+    return verdict
+
+
+def _steps(
+    setup: RunSetup,
+    engine: Engine,
+    runtime: Runtime | None,
+    view: DataView,
+    work: Path,
+    log: RunLog,
+) -> Verdict:
+    intake = open_submission(setup.zip_path, work / "workdir", setup.limits)
+    if not intake.accepted:
+        return _refused(setup, intake, len(view.fmt), log)
+    log.note(
+        f"unzipped {len(intake.entries)} files ({intake.bytes / 1e6:,.1f} MB) "
+        f"into {sandbox.WORKDIR}"
+    )
+    result, produced = _execute(setup, engine, runtime, view, work, log)
+    return _judge(setup, result, produced / checks.SUBMISSION_CSV, view, log)
+
+
+def _finish(setup: RunSetup, verdict: Verdict | None, log: RunLog, work: Path) -> Verdict | None:
+    """Log the verdict, close the log, remove the scratch folder, write result.json."""
+    if verdict is not None:
+        log.note(f"{verdict.status.value}: {verdict.message}", echo=False)
+    log.close()
+    notes: list[str] = []
+    try:
+        scratch.remove_tree(work)
+    except OSError as exc:
+        notes.append(f"the scratch folder {work} could not be removed completely ({exc})")
+    if verdict is None:
+        return None
+    summary = LogSummary(log.truncated, log.dropped_bytes, log.background_processes)
+    verdict = replace(verdict, log=summary, finished_at=now(), notes=tuple(notes))
+    _write_json(setup.output_dir / RESULT_NAME, verdict.to_dict())
+    return verdict
 
 
 def run_command(
@@ -253,15 +287,15 @@ def run_command(
     the working directory; the entrypoint's checks run first (the network one only if
     ``network`` is False).
     """
-    scratch = _scratch()
+    work = scratch.make()
     try:
-        workdir = scratch / "workdir"
+        workdir = work / "workdir"
         workdir.mkdir()
         binds: list[Bind] = []
         if data_dir is not None:
-            binds += prepare_data_view(Path(data_dir), scratch).binds
+            binds += prepare_data_view(Path(data_dir), work).binds
         else:
-            empty = scratch / "data"
+            empty = work / "data"
             (empty / datafolder.IMAGES_DIR).mkdir(parents=True)
             (empty / datafolder.FORMAT_CSV).write_text(",".join(rules.COLUMNS) + "\n")
             binds.append(Bind(empty, sandbox.DATA))
@@ -269,7 +303,7 @@ def run_command(
             packing.extract_zip(
                 zip_path, workdir, limits.max_zip_entries, limits.max_unzipped_bytes
             )
-        out = scratch / "submission"
+        out = work / "submission"
         out.mkdir()
         binds += [Bind(workdir, sandbox.WORKDIR, True), Bind(out, sandbox.SUBMISSION, True)]
         binds += extra_binds
@@ -284,6 +318,8 @@ def run_command(
             network=network,
             interactive=interactive,
         )
-        return engine.execute(request, on_output)
+        with signals.raising():
+            return engine.execute(request, on_output)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        with signals.deferred():
+            scratch.remove_tree(work)

@@ -75,6 +75,7 @@ class Verdict:
     score: float | None = None
     score_error: str | None = None
     log: LogSummary = field(default_factory=LogSummary)
+    notes: tuple[str, ...] = ()  # posebowl's own remarks (the engine's are in result.notes)
     submission: pd.DataFrame | None = field(default=None, repr=False, compare=False)
     labels_table: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
@@ -127,7 +128,7 @@ class Verdict:
             "log_dropped_bytes": self.log.dropped_bytes,
             "started_at": s.started_at,
             "finished_at": self.finished_at,
-            "notes": list(r.notes) if r else [],
+            "notes": [*(r.notes if r else ()), *self.notes],
         }
 
 

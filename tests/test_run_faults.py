@@ -1,0 +1,125 @@
+"""However a run ends, it writes result.json and leaves nothing behind: signals to posebowl,
+trees no path can name, zips that cannot be opened, posebowl killed outright."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from posebowl.engines.base import Status
+
+from .sandbox_helpers import (
+    WRITE_VALID,
+    bare_runtime,
+    make_data,
+    make_zip,
+    needs_sandbox,
+    run_zip,
+    sandbox_processes,
+)
+from .test_zip_intake import HOSTILE
+
+pytestmark = [pytest.mark.sandbox, needs_sandbox()]
+
+
+def _start(tmp_path: Path, main_sh: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
+    """``posebowl run`` in a new process, with its scratch folders in tmp_path/scratch."""
+    data, _ = make_data(tmp_path)
+    z = make_zip(tmp_path / "submission.zip", {"main.sh": main_sh})
+    venv = bare_runtime(tmp_path.parent).venv
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**os.environ, "POSEBOWL_TMPDIR": str(scratch)}
+    cmd = [sys.executable, "-m", "posebowl", "run", z, "--data", data, "--runtime", venv, "-q"]
+    proc = subprocess.Popen(
+        [str(c) for c in cmd], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    return proc, tmp_path / "log.txt", scratch
+
+
+def _wait_for(log: Path, text: str, proc: subprocess.Popen[bytes]) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        got = log.read_text() if log.is_file() else ""
+        if text in got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"{text!r} never appeared in {log}")
+
+
+def _run_id(log_text: str) -> str:
+    m = re.search(r"run ([0-9a-f]{32})\)", log_text)
+    assert m, log_text
+    return m.group(1)
+
+
+BUSY = "head -c 20000000 /dev/zero > big.bin\nsleep 1000 & sleep 1000\n"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_signal_to_posebowl_is_a_verdict_and_leaves_nothing(tmp_path: Path, sig: int) -> None:
+    proc, log, scratch = _start(tmp_path, BUSY)
+    text = _wait_for(log, "posebowl-entrypoint: running:", proc)
+    time.sleep(0.3)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == Status.INTERRUPTED.exit_code, stderr
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert result["status"] == "INTERRUPTED"
+    assert signal.Signals(sig).name in result["message"] or sig == signal.SIGINT
+    assert list(scratch.iterdir()) == [], "a scratch folder was left behind"
+    assert sandbox_processes(_run_id(text)) == []
+
+
+def test_posebowl_killed_outright_takes_the_sandbox_with_it(tmp_path: Path) -> None:
+    proc, log, _ = _start(tmp_path, "sleep 1000 & sleep 1000\n")
+    run_id = _run_id(_wait_for(log, "posebowl-entrypoint: running:", proc))
+    assert sandbox_processes(run_id), "the sandbox never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 5
+    while sandbox_processes(run_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sandbox_processes(run_id) == []  # only this run's processes: others may be running
+
+
+DEEP = (
+    "python - <<'EOF'\n"
+    "import os\n"
+    "for _ in range(3000):  # ~15,000 characters of path: more than the OS accepts\n"
+    "    os.mkdir('deep')\n"
+    "    os.chdir('deep')\n"
+    "open('leaf.txt', 'w').write('x')\n"
+    "os.chmod('.', 0)\n"
+    "EOF\n"
+)
+
+
+def test_a_tree_no_path_can_name_is_cleaned_up(tmp_path: Path, monkeypatch) -> None:
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setenv("POSEBOWL_TMPDIR", str(scratch))
+    data, _ = make_data(tmp_path)
+    z = make_zip(tmp_path / "submission.zip", {"main.sh": DEEP + WRITE_VALID})
+    o = run_zip(tmp_path, z, data)
+    assert o.verdict.status is Status.SUCCESS, o.log
+    assert list(scratch.iterdir()) == []
+
+
+@pytest.mark.parametrize("case", ["encrypted", "bad-crc", "file-and-folder", "truncated"])
+def test_a_zip_that_cannot_be_opened_is_a_verdict(tmp_path: Path, case: str) -> None:
+    make, rule = HOSTILE[case]
+    z = tmp_path / "submission.zip"
+    z.write_bytes(make())
+    data, _ = make_data(tmp_path)
+    o = run_zip(tmp_path, z, data)
+    assert o.verdict.status is Status.INVALID_SUBMISSION, o.log
+    assert rule in [p["rule"] for p in o.result["problems"]]
