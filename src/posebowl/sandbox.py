@@ -15,8 +15,11 @@ DATA = f"{ROOT}/data"
 SUBMISSION = f"{ROOT}/submission"
 WORKDIR = f"{ROOT}/workdir"
 HOME = "/home/appuser"
-#: where the in-sandbox entrypoint (``run/entrypoint.sh``) is mounted
-ENTRYPOINT = "/opt/posebowl/entrypoint.sh"
+#: where posebowl's own scripts are mounted: the entrypoint (``run/entrypoint.sh``) and the
+#: launcher that confines main.sh (``run/confine.py``)
+TOOLS = "/opt/posebowl"
+ENTRYPOINT = f"{TOOLS}/entrypoint.sh"
+CONFINE = f"{TOOLS}/confine.py"
 UID = 1000
 GID = 1000
 USER = "appuser"
@@ -43,3 +46,13 @@ ENV: dict[str, str] = {
 def entrypoint_file() -> Path:
     """The entrypoint script on the host (package data), mounted at :data:`ENTRYPOINT`."""
     return Path(str(resources.files("posebowl.run") / "entrypoint.sh"))
+
+
+def confine_file() -> Path:
+    """The confinement launcher on the host (package data), mounted at :data:`CONFINE`."""
+    return Path(str(resources.files("posebowl.run") / "confine.py"))
+
+
+def tool_mounts() -> list[tuple[Path, str]]:
+    """``(host file, path inside)`` of posebowl's scripts, for every engine to mount."""
+    return [(entrypoint_file(), ENTRYPOINT), (confine_file(), CONFINE)]

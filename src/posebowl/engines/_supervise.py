@@ -6,7 +6,7 @@ import contextlib
 import os
 import selectors
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from posebowl.engines.base import OutputSink
 
@@ -14,12 +14,17 @@ READ_CHUNK = 1 << 16
 
 
 def spawn(
-    argv: Sequence[str], capture: bool, preexec_fn: Callable[[], None] | None = None
+    argv: Sequence[str],
+    capture: bool,
+    preexec_fn: Callable[[], None] | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv``. ``capture``: no stdin, stdout and stderr merged into one pipe, a new
-    session (Ctrl-C is ours to handle); else it shares our terminal (an interactive run)."""
+    session (Ctrl-C is ours to handle); else it shares our terminal (an interactive run).
+    ``env`` replaces posebowl's environment (None: inherit it)."""
     return subprocess.Popen(
         argv,
+        env=env,
         stdin=subprocess.DEVNULL if capture else None,
         stdout=subprocess.PIPE if capture else None,
         stderr=subprocess.STDOUT if capture else None,

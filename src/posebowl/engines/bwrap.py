@@ -128,7 +128,7 @@ class BwrapEngine:
         argv += self._system_args()
         argv += ["--proc", "/proc", "--dev", "/dev", "--", "/bin/sh", "-c", "exit 0"]
         try:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, env={})
         except (OSError, subprocess.TimeoutExpired) as exc:
             self._health = f"bubblewrap could not start a sandbox ({exc}). {USERNS_HINT}"
             return self._health
@@ -202,7 +202,8 @@ class BwrapEngine:
             if not rt.base_prefix.is_relative_to("/usr"):
                 args += ["--ro-bind", str(rt.base_prefix), str(rt.base_prefix)]
             args += ["--ro-bind", str(rt.venv), str(rt.venv)]
-        args += ["--ro-bind", str(sandbox.entrypoint_file()), sandbox.ENTRYPOINT]
+        for host, inside in sandbox.tool_mounts():
+            args += ["--ro-bind", str(host), inside]
         for b in request.binds:
             args += ["--bind" if b.writable else "--ro-bind", str(b.source), b.dest]
         args += ["--remount-ro", "/"]
@@ -251,7 +252,9 @@ class BwrapEngine:
         start = time.monotonic()
         capture = not request.interactive
         try:
-            proc = spawn(argv, capture, preexec_fn=cg.join_self if cg.version else None)
+            # bubblewrap's own processes (its init is PID 1 inside) get no environment at all:
+            # none of posebowl's (the user's tokens and keys) may be readable in the sandbox
+            proc = spawn(argv, capture, preexec_fn=cg.join_self if cg.version else None, env={})
         except subprocess.SubprocessError as exc:  # join_self failed in the child
             raise SetupError(
                 f"Could not place the sandbox in its cgroup ({exc}).",

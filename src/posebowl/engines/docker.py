@@ -170,7 +170,7 @@ def run_argv(
     if lim.pids is not None:
         args += ["--pids-limit", str(lim.pids)]
     # the same entrypoint as the bwrap engine's, whatever copy the image holds
-    binds = (Bind(sandbox.entrypoint_file(), sandbox.ENTRYPOINT), *request.binds)
+    binds = (*(Bind(host, inside) for host, inside in sandbox.tool_mounts()), *request.binds)
     for b in binds:
         args += ["--mount", _mount_arg(b)]
     env = dict(request.env)

@@ -76,10 +76,23 @@ count_others() {  # n = how many processes but the init and this script are left
 # The time limit's polite SIGTERM reaches every process at once. This script must outlive
 # main.sh's processes, or its exit would end the sandbox (and them) before they can act on it:
 # it notes the signal, then waits for them (the host sends SIGKILL after the grace period).
+# main.sh runs in a Landlock domain of its own (confine.py): it cannot attach to, read the
+# environment of, or signal the processes it did not start. Without Python, or without Landlock,
+# it runs unconfined and the host reports that.
+confine=$(dirname "$0")/confine.py
+py=
+for candidate in python3 python; do
+  if command -v "$candidate" >/dev/null 2>&1; then py=$candidate; break; fi
+done
 terminated=no
 trap 'terminated=yes' TERM
 say "running: $*"
-"$@"
+if [ -n "$py" ] && [ -f "$confine" ]; then
+  "$py" -I -S "$confine" "$@"
+else
+  say "confinement none (no python in the sandbox)"
+  "$@"
+fi
 rc=$?
 if [ "$terminated" = yes ] && [ "$standalone" = no ]; then
   count_others

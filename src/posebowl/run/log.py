@@ -2,7 +2,8 @@
 
 The in-sandbox entrypoint (``entrypoint.sh``) speaks in lines starting with
 ``posebowl-entrypoint: ``: a ``FATAL`` before main.sh started (the sandbox is broken), the
-``running:`` line when main.sh starts, the count of background processes left running.
+``running:`` line when main.sh starts, then (from ``confine.py``, before main.sh exists) how
+main.sh is confined, and at the end the count of background processes left running.
 :class:`RunLog` reads them from the output as it passes through.
 """
 
@@ -39,6 +40,7 @@ class RunLog:
         self.fatal: str | None = None
         self.started = False
         self.background_processes = 0
+        self.confinement: str | None = None  # "landlock ABI N" or "none (why)", as reported
         self._sec = -1
         self._stamp = ""
 
@@ -73,6 +75,9 @@ class RunLog:
             self.fatal = rest[len("FATAL ") :]
         elif rest.startswith("running: "):
             self.started = True
+        elif rest.startswith("confinement ") and self.started and self.confinement is None:
+            # the first one after "running:" comes from confine.py, before main.sh exists
+            self.confinement = rest[len("confinement ") :]
         elif rest.startswith("background-processes "):
             with contextlib.suppress(ValueError, IndexError):
                 self.background_processes = int(rest.split()[1])

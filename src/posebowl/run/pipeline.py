@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from posebowl import datafolder, packing, rules, sandbox, scratch, signals
-from posebowl.engines.base import Bind, Engine, RunRequest, RunResult, Status
+from posebowl.engines.base import Bind, Enforcement, Engine, RunRequest, RunResult, Status
 from posebowl.errors import InputError, PoseBowlError, SetupError
 from posebowl.findings import Violation
 from posebowl.limits import Limits
@@ -124,10 +124,25 @@ def _execute(
             f"The sandbox failed its own checks before main.sh started: {log.fatal}.",
             "This is a posebowl or host problem, not your submission's: report it.",
         )
+    result = replace(
+        result, enforced={**result.enforced, "process_isolation": _isolation(log.confinement)}
+    )
     for k, e in sorted(result.enforced.items()):
         if not e.enforced:
             log.note(f"NOT enforced: {k} ({e.how})")
     return result, out
+
+
+def _isolation(reported: str | None) -> Enforcement:
+    """Whether main.sh ran in its own Landlock domain (see run/confine.py)."""
+    if reported is not None and reported.startswith("landlock"):
+        return Enforcement(
+            True,
+            f"{reported}: main.sh's processes cannot ptrace, read the environment of, or "
+            "signal processes they did not start",
+        )
+    why = reported or "the entrypoint did not report it"
+    return Enforcement(False, f"main.sh could ptrace the sandbox's own processes: {why}")
 
 
 def _judge(
