@@ -20,6 +20,7 @@ for commands that write a few named files into a folder shared with other things
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -67,6 +68,31 @@ def check_data_dir(data_dir: Path) -> None:
             f"The data folder {data_dir} has no {IMAGES_DIR}/ folder.",
             f"Put the test images in DATA/{IMAGES_DIR}/<image_id>.png.",
         )
+
+
+def read_format(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """``submission_format.csv`` read once: the table as the platform's checks read it
+    (pandas' defaults) and the image ids as written (they name the image files).
+
+    InputError when it is unreadable or does not start with ``image_id``.
+    """
+    from posebowl import official
+
+    data = path.read_bytes()
+    try:
+        fmt = official.read(io.BytesIO(data))
+        ids = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(
+            f"The submission format {path} is not a readable CSV ({exc}).",
+            f"Use the competition's file: {','.join(COLUMNS)}.",
+        ) from exc
+    if list(fmt.columns[:1]) != [INDEX_COLUMN]:
+        raise InputError(
+            f"{path} does not start with an {INDEX_COLUMN} column.",
+            f"Use the competition's file: {','.join(COLUMNS)}.",
+        )
+    return fmt, ids[INDEX_COLUMN].tolist()
 
 
 def zeroed_format(ids: Iterable[object]) -> pd.DataFrame:

@@ -205,15 +205,54 @@ def prediction_violations(predicted: pd.DataFrame, actual: pd.DataFrame) -> list
 
 
 def label_violations(actual: pd.DataFrame) -> list[Violation]:
-    """Ground truth must be well formed and every box must have a non-zero area."""
+    """What the official scorer minds in ground truth: the columns, and every box's area
+    ``(ymax - ymin) * (xmax - xmin)`` must be a positive number (negative coordinates and
+    even inverted boxes with a positive product pass, as they do there)."""
     out = column_violations(actual)
     if out:
         return out
-    out += value_violations(actual, role="ground-truth")
-    if out:
-        return out
     v = box_array(actual)
-    zero = (v[:, 2] - v[:, 0]) * (v[:, 3] - v[:, 1]) <= 0
+    not_number = np.isnan(v).any(axis=1)
+    if not_number.any():
+        out.append(
+            _rows(
+                "label_not_a_number",
+                "ground-truth values are missing or not numbers",
+                actual,
+                not_number,
+            )
+        )
+    with np.errstate(invalid="ignore", over="ignore"):
+        area = (v[:, 2] - v[:, 0]) * (v[:, 3] - v[:, 1])
+        zero = ~(area > 0) & ~not_number
     if zero.any():
         out.append(_rows("label_zero_area", "ground-truth boxes have zero area", actual, zero))
     return out
+
+
+def check_submission(submission: pd.DataFrame, fmt: pd.DataFrame) -> list[Violation]:
+    """The platform's verdict on ``submission`` (both tables read with pandas' defaults, as
+    :func:`posebowl.official.read` does), plus the scorer's non-negative rule.
+
+    Empty when the platform would accept it. Otherwise every problem posebowl finds, with the
+    rows at fault, then what the platform's own check says.
+    """
+    from posebowl import official
+
+    problems = official.submission_problems(submission, fmt)
+    if not problems:
+        v = box_array(submission)
+        with np.errstate(invalid="ignore"):
+            negative = (v < 0).any(axis=1)
+        if negative.any():
+            return [
+                _rows(
+                    "negative",
+                    "submitted values are negative (the scorer refuses them)",
+                    submission,
+                    negative,
+                )
+            ]
+        return []
+    said = [Violation("platform", f"the platform's check says: {p}") for p in problems]
+    return [*submission_violations(submission, fmt), *said]

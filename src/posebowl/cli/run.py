@@ -166,8 +166,9 @@ def _report(
             "report on.",
             "Fix the run first.",
         )
-    truth = verdict.labels_table
-    if truth is None:  # the labels could not be read: the report says why
+    if verdict.labels_table is not None:
+        truth = verdict.labels_table.reset_index()
+    else:  # the labels could not be scored against: the report says why
         truth = rules.read_boxes_csv(labels, role="labels")
     if verdict.setup.smoke is not None:
         # only the images the run saw: the labels of the others are not "missed"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import click
 
-from posebowl import rules
+from posebowl import datafolder, metric, official, rules
 from posebowl.cli._render import out, print_json, print_violations
+from posebowl.errors import InputError
 
 
 @click.command("validate")
@@ -19,9 +21,18 @@ def command(submission: Path, format_csv: Path, as_json: bool) -> int:
 
     Reports every problem at once; exit code 0 when valid, 1 when not.
     """
-    fmt = rules.read_boxes_csv(format_csv, role="submission format")
-    sub = rules.read_boxes_csv(submission, role="submission")
-    problems = rules.submission_violations(sub, fmt)
+    if not format_csv.is_file():
+        raise InputError(f"The submission format {format_csv} does not exist.", "Check the path.")
+    fmt, _ = datafolder.read_format(format_csv)
+    data = metric.read_capped(submission, metric.size_cap(len(fmt)), "submission")
+    try:
+        sub = official.read(io.BytesIO(data))
+    except Exception as exc:
+        raise InputError(
+            f"{submission} is not a readable CSV ({exc}).",
+            "Write plain comma-separated text with one header line.",
+        ) from exc
+    problems = rules.check_submission(sub, fmt)
     if as_json:
         print_json(
             {"valid": not problems, "rows": len(sub), "problems": [v.to_dict() for v in problems]}

@@ -18,13 +18,12 @@ import resource
 import shutil
 import signal
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from posebowl import sandbox
+from posebowl import sandbox, scratch
 from posebowl.engines import cgroups
 from posebowl.engines._supervise import OutputPump, spawn
 from posebowl.engines.base import (
@@ -168,11 +167,11 @@ class BwrapEngine:
                 args += ["--ro-bind", str(p), f"/{name}"]
         return args
 
-    def _argv(self, request: RunRequest, scratch: Path) -> list[str]:
+    def _argv(self, request: RunRequest, work: Path) -> list[str]:
         lim = request.limits
         args = [self.bwrap, *self._namespace_args(request.network, request.interactive)]
         args += self._system_args()
-        etc = scratch / "etc"
+        etc = work / "etc"
         etc.mkdir()
         (etc / "passwd").write_text(
             f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
@@ -232,13 +231,13 @@ class BwrapEngine:
         if reason:
             raise SetupError(reason)
         cg = cgroups.create(request.limits)
-        scratch = Path(tempfile.mkdtemp(prefix="posebowl-bwrap-"))
+        work = scratch.make("posebowl-bwrap-")
         try:
-            argv = self._argv(request, scratch)
+            argv = self._argv(request, work)
             return self._run(argv, request, cg, on_output)
         finally:
             cg.close()
-            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.remove_tree(work)
 
     def _run(
         self,

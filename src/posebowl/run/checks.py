@@ -1,15 +1,19 @@
 """After main.sh: the platform's checks on submission.csv, and the score against labels.
 
-The labels are read by the host, after the run, once; they are never mounted in the sandbox.
+Both are the official verdicts (:mod:`posebowl.official`) on the files read once, the way the
+official code reads them. submission.csv is read only up to a size its rows can need, so a
+submission that writes gigabytes cannot exhaust the host's memory. The labels are read by the
+host, after the run, once; they are never mounted in the sandbox.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pandas as pd
 
-from posebowl import metric, rules, sandbox
+from posebowl import metric, official, rules, sandbox
 from posebowl.errors import InputError
 from posebowl.findings import Violation
 
@@ -19,40 +23,61 @@ SUBMISSION_CSV = "submission.csv"
 def check_output(csv: Path, fmt: pd.DataFrame) -> tuple[pd.DataFrame | None, list[Violation]]:
     """Read submission.csv and run the platform's checks on it: (the table, the problems).
 
-    A missing or unreadable file is a violation (and no table).
+    ``fmt`` is the format file as :func:`posebowl.official.read` reads it. A missing,
+    oversized or unreadable file is a violation (and no table).
     """
     if not csv.is_file():
-        return None, [
-            Violation("missing", f"{sandbox.SUBMISSION}/{SUBMISSION_CSV} was not written")
-        ]
+        written = f"{sandbox.SUBMISSION}/{SUBMISSION_CSV} was not written"
+        return None, [Violation("missing", written)]
+    size = csv.stat().st_size
+    if size > metric.size_cap(len(fmt)):
+        return None, [too_large(size, len(fmt))]
     try:
-        sub = rules.read_boxes_csv(csv, role="submission")
-    except InputError as exc:
-        return None, [Violation("unreadable", exc.message.rstrip("."))]
-    return sub, rules.submission_violations(sub, fmt)
+        sub = official.read(io.BytesIO(csv.read_bytes()))
+    except Exception as exc:
+        return None, [Violation("unreadable", f"{SUBMISSION_CSV} is not a readable CSV ({exc})")]
+    return sub, rules.check_submission(sub, fmt)
+
+
+def too_large(size: int, rows: int) -> Violation:
+    """submission.csv is larger than ``rows`` rows can need: it is neither copied nor read."""
+    cap = metric.size_cap(rows)
+    return Violation(
+        "too_large",
+        f"{SUBMISSION_CSV} is {size / 1e6:,.0f} MB, far more than the {cap / 1e6:,.0f} MB its "
+        f"{rows:,} rows can need, so it was not read",
+    )
 
 
 def read_labels(labels: Path) -> pd.DataFrame:
-    """The labels file as written (InputError when it is unreadable)."""
-    return rules.read_boxes_csv(labels, role="labels")
+    """The labels file as the official scorer reads it (indexed by image_id), or InputError."""
+    table = official.read_for_scorer(labels, "actual")
+    if isinstance(table, str):
+        raise InputError(f"The labels file {labels} cannot be scored against: {table}", None)
+    return table
 
 
 def labels_of_run(fmt: pd.DataFrame, table: pd.DataFrame, labels: Path) -> pd.DataFrame:
-    """The rows of the labels ``table`` (read from ``labels``) for the images the run saw, in
+    """The rows of the labels ``table`` (:func:`read_labels`) for the images the run saw, in
     the format file's order; InputError when one of those images has no row."""
-    key = rules.INDEX_COLUMN
-    actual = table.drop_duplicates(key)
-    merged = fmt[[key]].merge(actual, on=key, how="left", indicator=True)
-    lacking = merged.loc[merged["_merge"] == "left_only", key]
+    ids = pd.Index(fmt[rules.INDEX_COLUMN])
+    unique = table[~table.index.duplicated()]
+    truth = unique.reindex(ids)
+    lacking = ids[~ids.isin(unique.index)]
     if len(lacking):
         raise InputError(
             f"The labels file {labels} has no row for {len(lacking)} of the images "
-            f"(e.g. {lacking.iloc[0]}).",
+            f"(e.g. {lacking[0]}).",
             "Pass the labels of this data folder.",
         )
-    return merged.drop(columns="_merge")
+    return truth
 
 
 def score(submitted: pd.DataFrame, truth: pd.DataFrame) -> float:
-    """The official score of ``submitted`` against ``truth`` (:func:`labels_of_run`)."""
-    return metric.score_frames(submitted, truth).score
+    """The official score of ``submitted`` (as read) against ``truth`` (:func:`labels_of_run`)."""
+    outcome = official.score_tables(submitted.set_index(rules.INDEX_COLUMN), truth)
+    if not outcome.accepted:
+        assert outcome.reason is not None
+        raise metric.refusal(outcome.reason, submitted, truth.reset_index())
+    assert outcome.score is not None
+    return outcome.score

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from posebowl import datafolder, rules, sandbox
+from posebowl import datafolder, sandbox
 from posebowl.engines.base import Bind
 from posebowl.errors import InputError
 
@@ -24,7 +24,8 @@ class DataView:
 
     binds: list[Bind]
     format_csv: Path
-    fmt: pd.DataFrame
+    fmt: pd.DataFrame  # as the platform's checks read it (pandas' defaults)
+    ids: list[str]  # the image ids as written (they name the image files)
     not_mounted: list[str] = field(default_factory=list)
     missing_images: int = 0
 
@@ -50,15 +51,9 @@ def prepare_data_view(data_dir: Path, scratch: Path, smoke: int | None = None) -
                 if not line:
                     break
                 out.write(line)
-    fmt = rules.read_boxes_csv(dst_fmt, role="submission format")
-    if list(fmt.columns[:1]) != [rules.INDEX_COLUMN]:
-        raise InputError(
-            f"{src_fmt} does not start with an {rules.INDEX_COLUMN} column.",
-            f"Use the competition's file: {','.join(rules.COLUMNS)}.",
-        )
+    fmt, ids = datafolder.read_format(dst_fmt)
     binds = [Bind(view, sandbox.DATA)]
     images = data_dir / datafolder.IMAGES_DIR
-    ids = [str(i) for i in fmt[rules.INDEX_COLUMN]]
     present = set(os.listdir(images))
     missing = sum(1 for i in ids if f"{i}.png" not in present)
     if smoke is None:
@@ -72,4 +67,4 @@ def prepare_data_view(data_dir: Path, scratch: Path, smoke: int | None = None) -
                 binds.append(Bind((images / name).resolve(), dest))
     shown = (datafolder.FORMAT_CSV, datafolder.IMAGES_DIR, datafolder.MANIFEST)
     hidden = sorted(p.name for p in data_dir.iterdir() if p.name not in shown)
-    return DataView(binds, dst_fmt, fmt, hidden, missing)
+    return DataView(binds, dst_fmt, fmt, ids, hidden, missing)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from posebowl import datafolder, packing, rules, sandbox, scratch, signals
+from posebowl import datafolder, metric, packing, rules, sandbox, scratch, signals
 from posebowl.engines.base import Bind, Enforcement, Engine, RunRequest, RunResult, Status
 from posebowl.errors import InputError, PoseBowlError, SetupError
 from posebowl.findings import Violation
@@ -150,12 +150,22 @@ def _judge(
 ) -> Verdict:
     """Copy submission.csv out, check it, score it: the verdict of a run that happened."""
     copied = setup.output_dir / checks.SUBMISSION_CSV
-    if produced.is_file() and not produced.is_symlink():
-        shutil.copyfile(produced, copied)
+    # only a regular file is taken (a link would be followed on the host), and only one of a
+    # size its rows can need is copied and read
+    produced_size = (
+        produced.lstat().st_size if produced.is_file() and not produced.is_symlink() else None
+    )
+    oversize = produced_size is not None and produced_size > metric.size_cap(len(view.fmt))
+    if produced_size is not None and not oversize:
+        shutil.copyfile(produced, copied, follow_symlinks=False)
     problems: list[Violation] = []
     submitted: pd.DataFrame | None = None
     if not (result.timed_out or result.oom_kills or result.exit_code != 0):
-        submitted, problems = checks.check_output(copied, view.fmt)
+        if oversize:
+            assert produced_size is not None
+            problems = [checks.too_large(produced_size, len(view.fmt))]
+        else:
+            submitted, problems = checks.check_output(copied, view.fmt)
     status, message = classify(result, problems, setup.limits)
     for v in problems:
         log.note(f"check failed: {v.rule}: {v.message}")
