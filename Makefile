@@ -14,8 +14,12 @@ SUBMISSION_SRC ?= submission_src
 DATA_DIR ?= data
 LABELS ?=
 SMOKE ?=
-# What makes the demo's data folder (data/ + data_labels/test_labels.csv).
-DEMO_DATA ?= $(POSEBOWL) data sample --force --out $(DATA_DIR)
+# The demo's own folders (data/ is where competitors extract the real data: never touched).
+DEMO_DIR ?= demo
+DEMO_DATA_DIR := $(DEMO_DIR)/data
+DEMO_LABELS := $(DEMO_DIR)/labels
+# What makes the demo's data (posebowl replaces only what it made there: --force is safe).
+DEMO_DATA ?= $(POSEBOWL) data sample --force --out $(DEMO_DATA_DIR) --labels-out $(DEMO_LABELS)
 # The sandbox engine: bwrap, docker or auto (empty: $$POSEBOWL_ENGINE, else auto). With
 # ENGINE=docker, `make build` builds the runtime image IMAGE instead of .runtime/venv.
 ENGINE ?=
@@ -81,21 +85,23 @@ test-submission: build  ## run submission/submission.zip in the sandbox (SMOKE=N
 	$(POSEBOWL) run $(SUBMISSION_ZIP) --data $(DATA_DIR) $(ENGINE_ARGS) $(if $(SMOKE),--smoke $(SMOKE)) \
 	  $(if $(LABELS),--labels $(LABELS))
 
+DEMO_ZIP := $(DEMO_DIR)/submission/submission.zip
+
 demo: install build  ## the main job: the benchmark detector on the embedded data, sandboxed, scored
 	$(DEMO_DATA)
-	$(POSEBOWL) pack example_benchmark -o $(SUBMISSION_ZIP) --force
-	$(POSEBOWL) run $(SUBMISSION_ZIP) --data $(DATA_DIR) $(ENGINE_ARGS) \
-	  --labels data_labels/test_labels.csv --report
-	$(POSEBOWL) validate submission/submission.csv $(DATA_DIR)/submission_format.csv
-	@$(BIN)/python scripts/demo_summary.py submission/result.json
+	$(POSEBOWL) pack example_benchmark -o $(DEMO_ZIP) --force
+	$(POSEBOWL) run $(DEMO_ZIP) --data $(DEMO_DATA_DIR) $(ENGINE_ARGS) \
+	  --labels $(DEMO_LABELS)/test_labels.csv --report
+	$(POSEBOWL) validate $(DEMO_DIR)/submission/submission.csv $(DEMO_DATA_DIR)/submission_format.csv
+	@$(BIN)/python scripts/demo_summary.py $(DEMO_DIR)/submission/result.json
 
 BLENDER_VENV ?= .cache/blender-venv
 
 blender-venv: $(STAMP)  ## build the Blender (bpy) venv that renders sprites (~1.6 GB)
 	$(POSEBOWL) synth setup --venv $(BLENDER_VENV)
 
-sample-data: $(STAMP)  ## make the embedded test set: data/ + data_labels/ (24 held-out images)
-	$(POSEBOWL) data sample --force
+sample-data: $(STAMP)  ## make the embedded test set in demo/data + demo/labels (24 held-out images)
+	$(DEMO_DATA)
 
 pack-example: $(STAMP)  ## zip example_src/ into submission/submission.zip
 	$(POSEBOWL) pack example_src -o $(SUBMISSION_ZIP)
@@ -136,6 +142,9 @@ pack-benchmark: $(STAMP)  ## zip example_benchmark/ (with its weights) into subm
 	  { echo "example_benchmark/model has no weights: run make train-benchmark (or copy them there)"; exit 4; }
 	$(POSEBOWL) pack example_benchmark -o $(SUBMISSION_ZIP)
 
-clean:  ## remove the submission folder's outputs (zip, csv, log, verdict)
+clean:  ## remove the submission folder's outputs (zip, csv, log, verdict, report)
 	rm -f submission/submission.zip submission/submission.csv submission/log.txt \
 	      submission/result.json
+	rm -f submission/report/index.html submission/report/per_image.csv \
+	      submission/report/.posebowl-files
+	@rmdir submission/report 2>/dev/null || true

@@ -152,3 +152,20 @@ def test_roundtrip_extract(tmp_path):
     extract_zip(res.path, tmp_path / "out")
     assert (tmp_path / "out" / "main.py").read_text() == "print('hi')\n"
     assert os.access(tmp_path / "out" / "main.sh", os.X_OK)
+
+
+def test_top_level_dotfiles_are_left_out_as_the_official_zip_does(tmp_path):
+    src = make_src(tmp_path)
+    (src / ".env").write_text("HF_TOKEN=secret")
+    (src / ".venv" / "bin").mkdir(parents=True)
+    (src / ".venv" / "bin" / "python").write_text("x")
+    (src / "pkg" / ".keep").write_text("")  # nested dotfiles are packed, as zip -r packs them
+    res = pack(src, tmp_path / "s.zip")
+    with zipfile.ZipFile(res.path) as zf:
+        names = zf.namelist()
+    assert ".env" not in names and not any(n.startswith(".venv") for n in names)
+    assert "pkg/.keep" in names
+    assert res.left_out == (".env", ".venv")
+    kept = pack(src, tmp_path / "t.zip", dotfiles=True)
+    with zipfile.ZipFile(kept.path) as zf:
+        assert ".env" in zf.namelist() and kept.left_out == ()

@@ -85,3 +85,24 @@ def test_ids_keep_leading_zeros(tmp_path):
     boxes_frame(ids, [(0, 0, 1, 1)]).to_csv(tmp_path / "a.csv", index=False)
     assert rules.read_boxes_csv(tmp_path / "a.csv").image_id.tolist() == ids
     assert isinstance(pd.read_csv(tmp_path / "a.csv").image_id[0], np.integer)  # the trap
+
+
+def test_validate_with_a_format_lacking_image_id_is_a_clear_error(tmp_path):
+    (tmp_path / "fmt.csv").write_text("id,xmin,ymin,xmax,ymax\nx,0,0,0,0\n")
+    (tmp_path / "sub.csv").write_text("image_id,xmin,ymin,xmax,ymax\nx,0,0,1,1\n")
+    res = CliRunner().invoke(
+        cli, ["validate", str(tmp_path / "sub.csv"), str(tmp_path / "fmt.csv")]
+    )
+    assert res.exit_code == 3 and "does not start with an image_id column" in res.output
+    assert res.exception is None or isinstance(res.exception, SystemExit)
+
+
+def test_validate_refuses_a_submission_far_larger_than_its_rows(tmp_path):
+    (tmp_path / "fmt.csv").write_text("image_id,xmin,ymin,xmax,ymax\nx,0,0,0,0\n")
+    with open(tmp_path / "sub.csv", "wb") as f:
+        f.write(b"image_id,xmin,ymin,xmax,ymax\n")
+        f.write(b"x,0,0,1,1\n" * 300_000)  # 3 MB for 1 row
+    res = CliRunner().invoke(
+        cli, ["validate", str(tmp_path / "sub.csv"), str(tmp_path / "fmt.csv")]
+    )
+    assert res.exit_code == 3 and "it was not read" in res.output

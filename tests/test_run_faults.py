@@ -22,6 +22,7 @@ from .sandbox_helpers import (
     make_data,
     make_zip,
     needs_sandbox,
+    posebowl,
     run_zip,
     sandbox_processes,
 )
@@ -123,3 +124,41 @@ def test_a_zip_that_cannot_be_opened_is_a_verdict(tmp_path: Path, case: str) -> 
     o = run_zip(tmp_path, z, data)
     assert o.verdict.status is Status.INVALID_SUBMISSION, o.log
     assert rule in [p["rule"] for p in o.result["problems"]]
+
+
+def test_a_huge_submission_csv_is_neither_copied_nor_read(tmp_path: Path) -> None:
+    data, _ = make_data(tmp_path)
+    main = (
+        WRITE_VALID
+        + "head -c 30000000 /dev/zero | tr '\\0' '1' >> /code_execution/submission/submission.csv\n"
+    )
+    o = run_zip(tmp_path, make_zip(tmp_path / "s.zip", {"main.sh": main}), data)
+    assert o.verdict.status is Status.INVALID_OUTPUT, o.log
+    assert [p["rule"] for p in o.result["problems"]] == ["too_large"]
+    assert "it was not read" in o.result["message"]
+    assert not (o.out / "submission.csv").exists()
+
+
+def test_smoke_report_with_labels_that_are_not_utf8_is_a_sentence(tmp_path: Path) -> None:
+    data, labels = make_data(tmp_path, n=3, labels_dir="data_labels")
+    labels.write_bytes(b"image_id,xmin,ymin,xmax,ymax\n\xff\xfe,1,2,3,4\n")
+    (tmp_path / "submission").mkdir()
+    z = make_zip(tmp_path / "submission" / "submission.zip", {"main.sh": WRITE_VALID})
+    runtime = bare_runtime(tmp_path.parent).venv
+    res = posebowl(
+        "run",
+        z,
+        "--data",
+        data,
+        "--runtime",
+        runtime,
+        "--smoke",
+        "1",
+        "--labels",
+        labels,
+        "--report",
+        "-q",
+    )
+    assert "Traceback" not in res.stderr, res.stderr
+    assert res.returncode == 0, res.stderr  # the run itself succeeded
+    assert "not UTF-8" in res.stdout + res.stderr

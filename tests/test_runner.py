@@ -34,7 +34,11 @@ def test_log_lines_are_timestamped_whatever_the_chunking(tmp_path):
         tmp_path, chunks=[b"hel", b"lo\nwor", b"ld\r\n", b"no newline"], echo=shown.append
     )
     lines = text.splitlines()
-    assert [re.sub(TS, "", ln) for ln in lines] == ["hello", "world", "no newline"]
+    assert [re.sub(TS, "", ln) for ln in lines] == [
+        "[sandbox] hello",
+        "[sandbox] world",
+        "[sandbox] no newline",
+    ]
     assert all(re.match(TS, ln) for ln in lines)
     assert shown == lines
 
@@ -45,6 +49,16 @@ def test_log_cap_keeps_the_start_and_says_what_was_dropped(tmp_path):
     assert log.truncated and log.written < 10_000 + 400
     assert log.dropped_bytes > 480_000
     assert "log truncated" in text.splitlines()[-1]
+
+
+def test_a_forged_posebowl_line_is_marked_as_the_sandboxs(tmp_path):
+    log, text = read_log(tmp_path, chunks=[b"[posebowl] score (mean IoU): 1.0000\n"])
+    log_path = tmp_path / "log2.txt"
+    own = run_log.RunLog(log_path, 1 << 20)
+    own.note("score (mean IoU): 0.5000")
+    own.close()
+    assert re.fullmatch(TS + r"\[sandbox\] \[posebowl\] score \(mean IoU\): 1.0000\n", text)
+    assert re.fullmatch(TS + r"\[posebowl\] score \(mean IoU\): 0.5000\n", log_path.read_text())
 
 
 def test_a_huge_line_is_logged_in_pieces(tmp_path):

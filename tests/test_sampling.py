@@ -87,3 +87,22 @@ def test_split_cli(tmp_path):
     assert "stratified" in res.output
     res = CliRunner().invoke(cli, [*args, "--labels-out", str(tmp_path / "l")])
     assert res.exit_code == 3 and "--force" in res.output
+
+
+def test_a_new_split_leaves_no_stale_metadata(tmp_path):
+    out, lab = tmp_path / "data", tmp_path / "data_labels"
+    split_dev(_dev(tmp_path / "a"), 6, out_dir=out, labels_dir=lab)
+    assert (lab / "test_metadata.csv").is_file()
+    split_dev(_dev(tmp_path / "b", meta=False), 6, out_dir=out, labels_dir=lab, force=True)
+    assert not (lab / "test_metadata.csv").exists()  # it described the previous images
+
+
+def test_split_never_deletes_the_competitors_data(tmp_path):
+    dev = _dev(tmp_path)
+    data = tmp_path / "data"  # where the official README says to extract the real data
+    (data / "images").mkdir(parents=True)
+    (data / "images" / "real.png").write_bytes(b"png")
+    (data / "train_labels.csv").write_text("image_id,xmin,ymin,xmax,ymax\n")
+    with pytest.raises(InputError, match="not made by posebowl"):
+        split_dev(dev, 5, out_dir=data, labels_dir=tmp_path / "l", force=True)
+    assert (data / "images" / "real.png").exists() and (data / "train_labels.csv").exists()

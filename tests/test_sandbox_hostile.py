@@ -55,7 +55,7 @@ def test_runs_unprivileged_with_no_capabilities(tmp_path, data):
     main = 'id -u; id -g; grep CapEff /proc/self/status; echo "home=$HOME"\n' + WRITE_VALID
     o = run_zip(tmp_path, zip_of(tmp_path, main), data)
     assert o.verdict.status is Status.SUCCESS, o.log
-    lines = [ln.split(" ", 2)[2] for ln in o.log.splitlines()]
+    lines = [ln.split(" ", 3)[3] for ln in o.log.splitlines()]
     assert "1000" in lines
     assert "CapEff:\t0000000000000000" in lines
     assert "home=/home/appuser" in lines

@@ -37,6 +37,9 @@ class PackResult:
     files: int
     bytes_in: int
     bytes_out: int
+    #: top-level dotfiles and dot-folders left out (``.env``, ``.venv``...), as the official
+    #: ``zip -r ../submission.zip ./*`` leaves them out
+    left_out: tuple[str, ...] = ()
 
     @property
     def large(self) -> bool:
@@ -81,8 +84,15 @@ def _mode(path: Path) -> int:
     return 0o755 if os.access(path, os.X_OK) else 0o644
 
 
-def pack(src: str | Path, out: str | Path, force: bool = False) -> PackResult:
-    """Zip ``src`` into ``out`` reproducibly; refuse to overwrite unless ``force``."""
+def pack(
+    src: str | Path, out: str | Path, force: bool = False, dotfiles: bool = False
+) -> PackResult:
+    """Zip ``src`` into ``out`` reproducibly; refuse to overwrite unless ``force``.
+
+    Top-level names starting with a dot (``.env``, ``.venv``, ``.cache``) are left out, as
+    the official ``zip -r ../submission.zip ./*`` leaves them out (the shell's ``*`` skips
+    them), unless ``dotfiles``; they are named in the result.
+    """
     src, out = Path(src), Path(out)
     if not src.is_dir():
         raise PackError(f"{src} is not a folder.", "Pass the folder that holds main.sh.")
@@ -101,6 +111,10 @@ def pack(src: str | Path, out: str | Path, force: bool = False) -> PackResult:
     entries = list(_walk(src))
     out_abs = out.resolve()
     entries = [(rel, p) for rel, p in entries if p.resolve() != out_abs]
+    left_out: list[str] = []
+    if not dotfiles:
+        left_out = sorted({rel.parts[0] for rel, _ in entries if rel.parts[0].startswith(".")})
+        entries = [(rel, p) for rel, p in entries if not rel.parts[0].startswith(".")]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".partial")
     bytes_in = 0
@@ -123,7 +137,7 @@ def pack(src: str | Path, out: str | Path, force: bool = False) -> PackResult:
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
-    return PackResult(out, len(entries), bytes_in, out.stat().st_size)
+    return PackResult(out, len(entries), bytes_in, out.stat().st_size, tuple(left_out))
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,16 @@ def read_labels(labels: Path) -> pd.DataFrame:
     """The labels file as the official scorer reads it (indexed by image_id), or InputError."""
     table = official.read_for_scorer(labels, "actual")
     if isinstance(table, str):
-        raise InputError(f"The labels file {labels} cannot be scored against: {table}", None)
+        try:
+            labels.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            table = "it is not UTF-8 text"
+        except OSError as exc:
+            table = f"it cannot be read ({exc.strerror})"
+        raise InputError(
+            f"The labels file {labels} cannot be scored against: {table}.",
+            f"Pass the competition's labels: {','.join(rules.COLUMNS)}.",
+        )
     return table
 
 

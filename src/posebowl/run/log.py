@@ -1,4 +1,5 @@
-"""``log.txt`` and the entrypoint's protocol: timestamped lines, a cap, posebowl's own notes.
+"""``log.txt`` and the entrypoint's protocol: timestamped lines tagged by where they came from
+(``[posebowl]`` on the host, ``[sandbox]`` from inside), a cap, posebowl's own notes.
 
 The in-sandbox entrypoint (``entrypoint.sh``) speaks in lines starting with
 ``posebowl-entrypoint: ``: a ``FATAL`` before main.sh started (the sandbox is broken), the
@@ -17,7 +18,11 @@ from pathlib import Path
 
 MARKER = "posebowl-entrypoint: "
 MAX_LINE = 1 << 16  # a longer line without a newline is logged in pieces
+#: every line says where it came from: posebowl on the host, or the sandbox's output (main.sh,
+#: and the entrypoint); a submission printing "[posebowl] score 1.0" shows as
+#: "[sandbox] [posebowl] score 1.0", and result.json stays the authority
 HOST_PREFIX = "[posebowl]"
+SANDBOX_PREFIX = "[sandbox]"
 
 
 class RunLog:
@@ -53,7 +58,7 @@ class RunLog:
         return f"{self._stamp}.{int((now - sec) * 1000):03d}"
 
     def _emit(self, text: str) -> None:
-        data = f"{self._ts()} {text}\n".encode("utf-8", "replace")
+        data = f"{self._ts()} {SANDBOX_PREFIX} {text}\n".encode("utf-8", "replace")
         if self.truncated or self.written + len(data) > self.cap:
             if not self.truncated:
                 self.truncated = True
