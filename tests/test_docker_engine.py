@@ -124,6 +124,7 @@ def test_run_argv_is_exactly_the_platform_command(tmp_path):
         "--cpus", "2",  # 4 asked, the daemon has 2
         "--pids-limit", "1024",
         "--mount", f"type=bind,source={entry},target={ENTRYPOINT},readonly",
+        "--mount", f"type=bind,source={sandbox.confine_file()},target={sandbox.CONFINE},readonly",
         "--mount", f"type=bind,source={tmp_path / 'view'},target={DATA},readonly",
         "--mount", f"type=bind,source={tmp_path / 'images'},target={DATA}/images,readonly",
         "--mount", f"type=bind,source={tmp_path / 'work'},target={WORKDIR}",
@@ -477,7 +478,7 @@ def test_cli_sigterm_kills_the_container(tmp_path, fake):
     (pid_file,) = list(fake.state.glob("*.pid"))
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
-    assert proc.returncode == 130
+    assert proc.returncode == Status.INTERRUPTED.exit_code
     name = pid_file.name.removesuffix(".pid")
     assert ["kill", name] in fake.calls("kill")
     assert fake.calls("rm")[-1][-1] == name

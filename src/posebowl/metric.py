@@ -60,9 +60,10 @@ def refusal(
     if unreadable is not None:
         return InvalidSubmissionError([Violation("unreadable", unreadable), said])
     labels = rules.label_violations(actual) if actual is not None else []
+    comparable = actual is not None and not rules.column_violations(actual)
     preds = (
         rules.prediction_violations(predicted, actual)
-        if predicted is not None and actual is not None
+        if predicted is not None and actual is not None and comparable
         else []
     )
     if "round truth" in reason and labels:
