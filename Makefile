@@ -21,14 +21,21 @@ DEMO_LABELS := $(DEMO_DIR)/labels
 # What makes the demo's data (posebowl replaces only what it made there: --force is safe).
 DEMO_DATA ?= $(POSEBOWL) data sample --force --out $(DEMO_DATA_DIR) --labels-out $(DEMO_LABELS)
 # The sandbox engine: bwrap, docker or auto (empty: $$POSEBOWL_ENGINE, else auto). With
-# ENGINE=docker, `make build` builds the runtime image IMAGE instead of .runtime/venv.
+# ENGINE=docker, `make build` builds the runtime's image instead of its venv.
 ENGINE ?=
-IMAGE ?= $(or $(POSEBOWL_IMAGE),posebowl-runtime:local)
+# The runtime: official (the platform's packages, ~7 GB) or slim (posebowl's examples' subset).
+# Empty: `make build` builds slim; runs use official when it is built, else slim.
+RUNTIME ?=
+IMAGE ?= $(POSEBOWL_IMAGE)
+ifneq ($(IMAGE),)
 export POSEBOWL_IMAGE := $(IMAGE)
-ENGINE_ARGS = $(if $(ENGINE),--engine $(ENGINE))
+endif
+ENGINE_ARGS = $(if $(ENGINE),--engine $(ENGINE)) $(if $(RUNTIME),--runtime $(RUNTIME))
+IMAGE_ARGS = $(if $(IMAGE),--image $(IMAGE))
+BUILD_ARGS = --runtime $(or $(RUNTIME),slim) $(if $(filter docker,$(ENGINE)),--engine docker $(IMAGE_ARGS))
 
 .PHONY: help install system-deps test test-fast lint pack-example pack-submission repack-example \
-        repack-submission clean build pull lock test-container interact-container test-submission \
+        repack-submission clean build build-full pull lock test-container interact-container test-submission \
         demo install-train train-benchmark pack-benchmark blender-venv sample-data
 
 help:  ## list the targets
@@ -62,20 +69,25 @@ FAST := not (sandbox or docker or browser or blender or train or ray or slow)
 test-fast: $(STAMP)  ## the tests that need nothing but .venv (under 30 s)
 	$(BIN)/pytest -q -m "$(FAST)"
 
-test: install lint build blender-venv  ## install what is needed, then run the linters and every test
+test: install lint blender-venv  ## install what is needed, then run the linters and every test
+	$(POSEBOWL) runtime build --runtime slim
+	$(POSEBOWL) runtime build --runtime official
 	$(BIN)/pytest -q
 
-build: $(STAMP)  ## build the runtime venv from runtime/requirements.txt (ENGINE=docker: the image IMAGE)
-	$(POSEBOWL) runtime build --engine $(if $(filter docker,$(ENGINE)),docker --image $(IMAGE),bwrap)
+build: $(STAMP)  ## build a runtime (RUNTIME=official|slim, default slim; ENGINE=docker: its image)
+	$(POSEBOWL) runtime build $(BUILD_ARGS)
+
+build-full: $(STAMP)  ## rebuild the runtime from scratch (as the official Makefile's build-full)
+	$(POSEBOWL) runtime build $(BUILD_ARGS) --force
 
 pull: $(STAMP)  ## pull a published runtime image: make pull IMAGE=registry/name:tag (needs the network)
 	$(POSEBOWL) runtime pull --image $(IMAGE)
 
-lock: $(STAMP)  ## re-resolve runtime/requirements.in into the pinned lock (needs PyPI)
+lock: $(STAMP)  ## re-resolve the official runtime's lock (needs PyPI) and select slim from it
 	$(POSEBOWL) runtime lock
 
-test-container: build  ## import every runtime package inside the sandbox
-	$(POSEBOWL) runtime test $(ENGINE_ARGS)
+test-container: build  ## import every package of the runtime inside the sandbox
+	$(POSEBOWL) runtime test --runtime $(or $(RUNTIME),slim) $(if $(ENGINE),--engine $(ENGINE)) $(IMAGE_ARGS)
 
 interact-container: build  ## bash in the sandbox (network on), with $(DATA_DIR) and the zip if packed
 	$(POSEBOWL) shell $(ENGINE_ARGS) $(if $(wildcard $(DATA_DIR)/submission_format.csv),--data $(DATA_DIR)) \

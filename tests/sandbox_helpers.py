@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from posebowl import run, runtime_env, sandbox
+from posebowl import run, runtimes, sandbox, workspace
 from posebowl.engines.bwrap import BwrapEngine
 from posebowl.limits import Limits
-from posebowl.runtime_env import Runtime
+from posebowl.runtimes import Runtime
+from posebowl.runtimes.build import base_python
 
 from .conftest import make_ids
 
@@ -45,15 +46,14 @@ def bare_runtime(root: Path) -> Runtime:
     """A venv with nothing installed: enough for shell + stdlib submissions, made in ~0.1 s."""
     venv = root / "bare-venv"
     if not (venv / "bin" / "python").exists():
-        subprocess.run(
-            [str(runtime_env.base_python()), "-m", "venv", "--without-pip", str(venv)], check=True
-        )
-    return runtime_env.runtime_from_venv(venv)
+        subprocess.run([str(base_python()), "-m", "venv", "--without-pip", str(venv)], check=True)
+    return runtimes.runtime_from_venv(venv)
 
 
 def real_runtime() -> Runtime:
     try:
-        return runtime_env.locate(runtime_env.find_project())
+        ws = workspace.find()
+        return runtimes.locate(runtimes.default_name(ws), ws)
     except Exception as exc:
         pytest.skip(f"the runtime is not built ({exc}); run make build")
 

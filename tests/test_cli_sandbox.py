@@ -35,7 +35,7 @@ def test_run_help_documents_every_exit_code():
 
 
 def test_runtime_lock_check_passes_on_the_committed_lock():
-    res = posebowl("runtime", "lock", "--check", "--project", ROOT)
+    res = posebowl("runtime", "lock", "--check")
     assert res.returncode == 0, res.stderr
 
 

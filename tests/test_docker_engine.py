@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from posebowl import engines, runtime_env, sandbox
+from posebowl import engines, runtimes, sandbox
 from posebowl.engines import cgroups
 from posebowl.engines import docker as docker_mod
 from posebowl.engines.base import Bind, RunRequest, Status
@@ -34,7 +34,7 @@ from .sandbox_helpers import make_data, make_zip, posebowl
 pytestmark = pytest.mark.docker
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCK_SHA = runtime_env.sha256_file(ROOT / "runtime" / "requirements.txt")
+LOCK_SHA = runtimes.spec("slim").lock_sha256()
 NAME = re.compile(r"^posebowl-[0-9a-f]{12}$")
 
 
@@ -501,17 +501,17 @@ def test_cli_runtime_test_with_docker_mounts_the_tests(fake):
     res = posebowl("runtime", "test", "--engine", "docker", cwd=ROOT)
     assert res.returncode == 0, res.stderr
     m = fake_docker.mounts(fake.run_call())
-    assert m["/opt/posebowl/runtime-tests"] == (str(ROOT / "runtime" / "tests"), True)
+    assert m["/opt/posebowl/runtime-tests"] == (str(runtimes.DEFINITION / "tests"), True)
 
 
 def test_cli_build_image_from_the_lock(fake):
     res = posebowl("runtime", "build", "--engine", "docker", "--image", "pb:test", cwd=ROOT)
     assert res.returncode == 0, res.stderr
     (build,) = fake.calls("build")
+    definition = runtimes.DEFINITION
     assert build == [
-        "build", "--platform", "linux/amd64", "--file", str(ROOT / "runtime" / "Dockerfile"),
-        "--tag", "pb:test", "--build-arg", f"LOCK_SHA256={LOCK_SHA}",
-        "--build-arg", "UID=1000", "--build-arg", "GID=1000", str(ROOT),
+        "build", "--platform", "linux/amd64", "--file", str(definition / "Dockerfile"),
+        "--tag", "pb:test", "--build-arg", f"LOCK_SHA256={LOCK_SHA}", str(definition),
     ]  # fmt: skip
 
 

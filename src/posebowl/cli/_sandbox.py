@@ -11,12 +11,12 @@ from typing import Any, TypeVar
 
 import click
 
-from posebowl import engines, runtime_env
+from posebowl import engines, runtimes, workspace
 from posebowl import limits as limits_mod
 from posebowl.engines import ENGINE_ENV, ENGINES
 from posebowl.engines.base import Engine
 from posebowl.limits import Limits
-from posebowl.runtime_env import Runtime
+from posebowl.runtimes import Runtime
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -31,7 +31,7 @@ class SandboxOptions:
     cpus: float | None
     pids: int | None
     engine: str
-    runtime_dir: Path | None
+    runtime: str | None  # a runtime's name, or the path of a venv
 
     def limits(self) -> Limits:
         return limits_mod.profile(self.profile).with_overrides(
@@ -41,10 +41,19 @@ class SandboxOptions:
             pids=self.pids,
         )
 
+    def runtime_name(self) -> str | None:
+        """The runtime asked for by name (None: a venv path), or the default one."""
+        if self.runtime is None:
+            return runtimes.default_name(workspace.find())
+        return self.runtime if self.runtime in runtimes.NAMES else None
+
     def engine_and_runtime(self) -> tuple[Engine, Runtime | None]:
         """The engine asked for, checked healthy, and the runtime venv it needs (if any)."""
         eng = engines.select(self.engine)
-        return eng, resolve_runtime(self.runtime_dir, eng)
+        name = self.runtime_name()
+        if name is not None:
+            eng.select_runtime(name, runtimes.spec(name).lock_sha256())
+        return eng, resolve_runtime(self.runtime, eng)
 
 
 def engine_option(help: str | None = None) -> Callable[[F], F]:
@@ -88,9 +97,9 @@ def limit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--runtime",
-            "runtime_dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            help="The runtime venv [default: .runtime/venv of the posebowl checkout].",
+            metavar="official|slim|VENV",
+            help="The runtime: official (the platform's packages), slim (posebowl's examples' "
+            "subset), or a venv's path [default: official when built, else slim].",
         ),
     ]
     for opt in reversed(opts):
@@ -98,10 +107,16 @@ def limit_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return with_sandbox
 
 
-def resolve_runtime(runtime_dir: Path | None, engine: Engine | None = None) -> Runtime | None:
-    """The runtime venv for engines that use the host's (None for docker: its image has one)."""
+def resolve_runtime(runtime: str | None, engine: Engine | None = None) -> Runtime | None:
+    """The runtime venv for engines that use the host's (None for docker: its image has one).
+
+    ``runtime`` is a runtime's name, a venv's path, or None for the default runtime.
+    """
     if engine is not None and not engine.needs_runtime_venv:
         return None
-    if runtime_dir is not None:
-        return runtime_env.runtime_from_venv(runtime_dir)
-    return runtime_env.locate(runtime_env.find_project())
+    ws = workspace.find()
+    if runtime is None:
+        return runtimes.locate(runtimes.default_name(ws), ws)
+    if runtime in runtimes.NAMES:
+        return runtimes.locate(runtime, ws)
+    return runtimes.runtime_from_venv(Path(runtime))

@@ -1,40 +1,38 @@
-"""``posebowl runtime lock|build|test``: the environment submissions run in."""
+"""``posebowl runtime lock|build|pull|test``: the environments submissions run in."""
 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
-from posebowl import engines, limits, run, runtime_env
+from posebowl import engines, limits, run, runtimes, workspace
 from posebowl.cli._render import err, out
 from posebowl.cli._sandbox import engine_option
 from posebowl.engines import docker
 from posebowl.engines.base import Bind
 from posebowl.errors import InputError
+from posebowl.runtimes import build, locks
+from posebowl.runtimes.locate import OFFICIAL_COST
 
 TESTS_IN_SANDBOX = "/opt/posebowl/runtime-tests"
 
-
-def _project(project_dir: Path | None) -> runtime_env.Project:
-    return runtime_env.Project(project_dir) if project_dir else runtime_env.find_project()
-
-
-_project_option = click.option(
-    "--project",
-    "project_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The folder holding runtime/ [default: found from the current folder].",
+_runtime_option = click.option(
+    "--runtime",
+    "name",
+    type=click.Choice(runtimes.NAMES),
+    default="slim",
+    show_default=True,
+    help="official: the platform's packages at its versions (~7 GB); slim: the subset "
+    "posebowl's examples need, at the same pins.",
 )
-
 
 _image_option = click.option(
     "--image",
-    default=docker.DEFAULT_IMAGE,
-    show_default=True,
+    default=None,
     envvar=docker.IMAGE_ENV,
-    help=f"The runtime image's name (or set {docker.IMAGE_ENV}).",
+    help=f"The runtime image's name [default: {docker.IMAGE_REPO}:RUNTIME] (or set "
+    f"{docker.IMAGE_ENV}).",
 )
 
 
@@ -45,85 +43,101 @@ def _echo(line: str) -> None:
 
 @click.group("runtime")
 def command() -> None:
-    """Lock, build, pull and test the runtime environment (what a submission may import)."""
+    """Lock, build, pull and test the runtimes (what a submission may import)."""
 
 
 @command.command("lock")
-@_project_option
-@click.option("--group", help="Lock an optional group (runtime/requirements-GROUP.in).")
-@click.option("--upgrade", is_flag=True, help="Move every pin to the newest allowed version.")
-@click.option("--check", is_flag=True, help="Only check the lock matches the .in file (offline).")
-def lock_cmd(project_dir: Path | None, group: str | None, upgrade: bool, check: bool) -> int:
-    """Re-resolve runtime/requirements.in into the pinned lock requirements.txt (needs PyPI)."""
-    project = _project(project_dir)
-    groups = [group] if group else [None, *project.groups()]
+@click.option("--check", is_flag=True, help="Only check every lock matches its sources (offline).")
+def lock_cmd(check: bool) -> int:
+    """Re-resolve official.in into its hashed lock (needs PyPI), then select slim from it."""
     if check:
-        bad = [p for g in groups if (p := runtime_env.lock_problem(project, g))]
+        bad = [p for name in runtimes.NAMES if (p := runtimes.spec(name).problem())]
         for p in bad:
             err.print(f"[bold red]Stale lock:[/] {p}.")
         if not bad:
-            out.print("[green]✓[/] the runtime lock matches runtime/requirements.in")
+            out.print("[green]✓[/] every runtime lock matches its sources")
         return 1 if bad else 0
-    for g in groups:
-        with err.status(f"Resolving {project.requirements_in(g).name} ..."):
-            path = runtime_env.lock(project, g, upgrade=upgrade)
+    if workspace.checkout() is None:
+        raise InputError(
+            "posebowl runtime lock rewrites the locks that ship inside posebowl.",
+            "Run it in a posebowl checkout (make lock), then reinstall.",
+        )
+    for name in ("official", "slim"):  # the base first: slim is selected from it
+        s = runtimes.spec(name)
+        with err.status(f"Locking {s.source.name} ..."):
+            path = locks.resolve(s)
         out.print(f"[green]✓[/] wrote {path}")
     return 0
 
 
 @command.command("build")
-@_project_option
-@click.option(
-    "--with",
-    "groups",
-    multiple=True,
-    help="Also install an optional group (e.g. torch: ~6 GB, see runtime/README).",
-)
-@click.option("--force", is_flag=True, help="Delete and rebuild the venv from scratch.")
+@_runtime_option
+@click.option("--force", is_flag=True, help="Build it again from scratch.")
 @engine_option("docker: build the runtime image instead of the venv (auto and bwrap: the venv).")
 @_image_option
-def build_cmd(
-    project_dir: Path | None, groups: tuple[str, ...], force: bool, engine: str, image: str
-) -> int:
-    """Create .runtime/venv from the lock (does nothing when the lock has not changed).
+def build_cmd(name: str, force: bool, engine: str, image: str | None) -> int:
+    """Build a runtime from its lock (does nothing when the lock has not changed).
 
-    With --engine docker, build the runtime image from runtime/Dockerfile and the same lock.
+    The venv goes to the workspace (.runtime/NAME in a checkout); a failed build leaves the
+    previous one usable. With --engine docker, build the runtime's image instead.
     """
-    project = _project(project_dir)
+    s = runtimes.spec(name)
     if engine == "docker":
-        if groups:
-            raise InputError(
-                "Optional groups (--with) are not built into the Docker image.",
-                "Use the bwrap engine for them, or add the group's lock to runtime/Dockerfile.",
-            )
-        err.print(f"Building the Docker image {image} from {docker.DOCKERFILE} ...")
-        docker.build_image(project.root, image, echo=_echo)
-        out.print(f"[green]✓[/] image {image} built from runtime/requirements.txt")
+        image = image or f"{docker.IMAGE_REPO}:{name}"
+        err.print(f"Building the Docker image {image} of the {name} runtime ...")
+        docker.build_image(s, image, echo=_echo)
+        out.print(f"[green]✓[/] image {image} built from {s.lock.name}")
         return 0
-    with err.status(f"Building the runtime in {project.venv} (a minute on first build) ..."):
-        res = runtime_env.build(project, groups, force=force)
-    what = "built" if res.changed else "up to date (the lock has not changed)"
-    out.print(f"[green]✓[/] runtime {what}: {res.venv}")
+    ws = workspace.find()
+    cost = f" ({OFFICIAL_COST})" if name == "official" else ""
+    with err.status(f"Building the {name} runtime in {ws.runtime_venv(name)}{cost} ...") as st:
+        res = build.build(s, ws, force=force, step=lambda t: st.update(f"{name} runtime: {t} ..."))
+    if not res.changed:
+        out.print(
+            f"[green]✓[/] the {name} runtime is up to date (its lock has not changed): {res.venv}"
+        )
+        return 0
+    out.print(f"[green]✓[/] built the {name} runtime in {res.seconds:.0f} s: {res.venv}")
+    if res.not_compiled:
+        err.print(
+            f"  {len(res.not_compiled)} file(s) only a newer Python compiles were left as source "
+            f"(importing them would fail the same way anywhere), e.g. {res.not_compiled[0]}"
+        )
     return 0
 
 
 @command.command("pull")
-@_image_option
+@click.option(
+    "--image",
+    default=docker.DEFAULT_IMAGE,
+    envvar=docker.IMAGE_ENV,
+    help="The published image's name (registry/name:tag).",
+)
 def pull_cmd(image: str) -> int:
     """Pull a published runtime image (needs the network; offline, see the message)."""
     docker.pull_image(image, echo=_echo)
-    out.print(f"[green]✓[/] pulled {image}; runs use it when POSEBOWL_IMAGE={image}")
+    out.print(f"[green]✓[/] pulled {image}; runs use it with --image {image}")
     return 0
 
 
 @command.command("test")
-@_project_option
+@_runtime_option
 @engine_option()
-def test_cmd(project_dir: Path | None, engine: str) -> int:
-    """Import every runtime package inside the sandbox (runtime/tests, with pytest)."""
-    project = _project(project_dir)
+@_image_option
+def test_cmd(name: str, engine: str, image: str | None) -> int:
+    """Import every package of a runtime inside the sandbox (its tests, with pytest)."""
+    s = runtimes.spec(name)
     eng = engines.select(engine)
-    runtime = runtime_env.locate(project) if eng.needs_runtime_venv else None
+    eng.select_runtime(name, s.lock_sha256())
+    if image and isinstance(eng, docker.DockerEngine):
+        eng.image = image
+    runtime = runtimes.locate(name, workspace.find()) if eng.needs_runtime_venv else None
+    tests = (s.folder / "tests").resolve()
+
+    def show(data: bytes) -> None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+
     result = run.run_command(
         ("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", TESTS_IN_SANDBOX),
         eng,
@@ -131,11 +145,14 @@ def test_cmd(project_dir: Path | None, engine: str) -> int:
         runtime,
         network=False,
         interactive=False,
-        extra_binds=(Bind(project.tests_dir.resolve(), TESTS_IN_SANDBOX),),
-        on_output=lambda b: (sys.stdout.buffer.write(b), sys.stdout.flush()),
+        extra_binds=(Bind(tests, TESTS_IN_SANDBOX),),
+        env={"POSEBOWL_RUNTIME": name},
+        on_output=show,
     )
     if result.exit_code == 0:
-        out.print("[green]✓[/] every runtime package imports and runs in the sandbox")
+        out.print(
+            f"[green]✓[/] every package of the {name} runtime imports and runs in the sandbox"
+        )
     else:
-        err.print(f"[bold red]Runtime test failed[/] (exit code {result.exit_code}).")
+        err.print(f"[bold red]The {name} runtime's test failed[/] (exit code {result.exit_code}).")
     return 0 if result.exit_code == 0 else 1

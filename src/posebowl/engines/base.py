@@ -20,7 +20,7 @@ from posebowl import exitcodes
 from posebowl.limits import Limits
 
 if TYPE_CHECKING:
-    from posebowl.runtime_env import Runtime
+    from posebowl.runtimes import Runtime
 
 OutputSink = Callable[[bytes], None]
 
@@ -93,6 +93,8 @@ class RunResult:
     peak_memory_bytes: int | None = None
     enforced: Mapping[str, Enforcement] = field(default_factory=dict)
     notes: tuple[str, ...] = ()
+    runtime: str | None = None  # what the submission ran in: a runtime's name, or an image's
+    runtime_lock: str | None = None  # the SHA-256 of its lock (None: unknown)
 
 
 class Engine(Protocol):
@@ -105,6 +107,10 @@ class Engine(Protocol):
 
     def health_check(self) -> str | None:
         """``None`` when this engine works on this machine, else the reason and the fix."""
+        ...
+
+    def select_runtime(self, name: str, lock_sha256: str) -> None:
+        """Run in the runtime ``name`` (engines with their own copy: its image)."""
         ...
 
     def execute(self, request: RunRequest, on_output: OutputSink | None) -> RunResult:

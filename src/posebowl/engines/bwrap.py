@@ -114,6 +114,9 @@ class BwrapEngine:
             raise SetupError("bubblewrap (bwrap) is not installed.", INSTALL_HINT)
         return found
 
+    def select_runtime(self, name: str, lock_sha256: str) -> None:
+        """Nothing to do: the run's request carries the runtime venv itself."""
+
     # -- health -------------------------------------------------------------------------------
     def health_check(self) -> str | None:
         """Start a throw-away sandbox once; its failure reason (with the fix) or None."""
@@ -316,6 +319,7 @@ class BwrapEngine:
             if not request.network
             else "host network shared (posebowl shell)",
         )
+        rt = request.runtime
         return RunResult(
             exit_code=exit_code,
             wall_s=wall,
@@ -326,6 +330,8 @@ class BwrapEngine:
             peak_memory_bytes=peak,
             enforced=enforced,
             notes=tuple(notes),
+            runtime=None if rt is None else rt.label,
+            runtime_lock=None if rt is None else rt.lock_sha256,
         )
 
     @staticmethod

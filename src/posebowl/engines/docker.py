@@ -1,7 +1,7 @@
 """The ``docker`` engine: the same run in a container of the runtime image (``runtime/Dockerfile``).
 
 For machines without bubblewrap (macOS, Windows, locked-down Linux) and for the official workflow.
-The image is built from the same lock as the bwrap engine's venv (``runtime/requirements.txt``)
+The image is built from the same lock as the bwrap engine's venv (``runtimes/definition/NAME.txt``)
 and carries a label with the lock's SHA-256, so a run refuses an image built from another lock.
 
 One ``docker run`` per run: ``--network none``, the request's binds as ``--mount`` (read-only
@@ -32,7 +32,6 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -46,15 +45,16 @@ from posebowl.engines.base import (
     RunRequest,
     RunResult,
 )
-from posebowl.errors import InputError, SetupError
+from posebowl.errors import SetupError
+from posebowl.runtimes.locks import Spec
 
-DEFAULT_IMAGE = "posebowl-runtime:local"
+IMAGE_REPO = "posebowl-runtime"
+DEFAULT_IMAGE = f"{IMAGE_REPO}:slim"
 IMAGE_ENV = "POSEBOWL_IMAGE"
-DOCKERFILE = Path("runtime") / "Dockerfile"
 LOCK_LABEL = "org.posebowl.lock-sha256"
 OWNER_LABEL = "org.posebowl.owner"
 NAME_PREFIX = "posebowl-"
-PLATFORM = "linux/amd64"  # the lock's platform (runtime_env.PLATFORM) and the platform's
+PLATFORM = "linux/amd64"  # the lock's platform (runtimes.locks.PLATFORM) and the platform's
 INSTALL_HINT = (
     "Install Docker (https://docs.docker.com/get-docker/) and start it, or use --engine bwrap."
 )
@@ -242,7 +242,10 @@ class DockerEngine:
         self, docker: str | None = None, image: str | None = None, lock_sha256: str | None = None
     ) -> None:
         self._docker = docker
-        self.image = image or os.environ.get(IMAGE_ENV) or DEFAULT_IMAGE
+        self._image_given = image or os.environ.get(IMAGE_ENV)
+        self.image = self._image_given or DEFAULT_IMAGE
+        self.runtime_name: str | None = None
+        self.image_lock: str | None = None  # the lock the image says it was built from
         self._lock_sha256 = lock_sha256
         self._health: str | None | bool = False  # False: not probed yet
         self.info: DaemonInfo | None = None
@@ -296,17 +299,16 @@ class DockerEngine:
         return None
 
     # -- the image ----------------------------------------------------------------------------
-    def _expected_lock(self) -> str | None:
-        if self._lock_sha256 is not None:
-            return self._lock_sha256
-        from posebowl import runtime_env
+    def select_runtime(self, name: str, lock_sha256: str) -> None:
+        """Run in the image of runtime ``name`` (unless an image was named), built from the
+        lock ``lock_sha256``."""
+        if self._image_given is None:
+            self.image = f"{IMAGE_REPO}:{name}"
+        self.runtime_name = name
+        self._lock_sha256 = lock_sha256
 
-        try:
-            project = runtime_env.find_project()
-        except InputError:
-            return None  # not in a posebowl checkout: nothing to compare with
-        lock = project.lock_file()
-        return runtime_env.sha256_file(lock) if lock.is_file() else None
+    def _expected_lock(self) -> str | None:
+        return self._lock_sha256
 
     def check_image(self) -> list[str]:
         """SetupError when the image is missing or was built from another lock; else notes."""
@@ -318,17 +320,18 @@ class DockerEngine:
         except ValueError:
             labels = {}
         built_from, want = labels.get(LOCK_LABEL), self._expected_lock()
-        if want is None:
-            return [f"image {self.image}: no runtime/requirements.txt here to compare it with"]
+        self.image_lock = built_from
         if built_from is None:
             return [
                 f"image {self.image} was not built by posebowl (no {LOCK_LABEL} label): its "
-                "packages may differ from runtime/requirements.txt"
+                "packages may differ from the runtime's lock"
             ]
+        if want is None:
+            return [f"image {self.image}: no runtime lock to compare it with"]
         if built_from != want:
             raise SetupError(
                 f"The Docker image {self.image} was built from another runtime lock than "
-                "runtime/requirements.txt.",
+                "the runtime's lock.",
                 "Rebuild it: ENGINE=docker make build (posebowl runtime build --engine docker).",
             )
         return []
@@ -507,6 +510,8 @@ class DockerEngine:
             peak_memory_bytes=peak,
             enforced=enforcement(request, self.info),
             notes=tuple(notes),
+            runtime=f"image {self.image}",
+            runtime_lock=self.image_lock,
         )
 
 
@@ -571,53 +576,34 @@ def _stream(argv: list[str], echo: Callable[[str], None] | None) -> tuple[int, s
     return proc.wait(), "\n".join(last)
 
 
-def build_argv(
-    docker: str,
-    project_root: Path,
-    image: str,
-    lock_sha256: str,
-    uid: int = sandbox.UID,
-    gid: int = sandbox.GID,
-) -> list[str]:
-    """The ``docker build`` of the runtime image; the lock's hash becomes a label of it."""
-    return [
-        docker,
-        "build",
-        "--platform",
-        PLATFORM,
-        "--file",
-        str(project_root / DOCKERFILE),
-        "--tag",
-        image,
-        "--build-arg",
-        f"LOCK_SHA256={lock_sha256}",
-        "--build-arg",
-        f"UID={uid}",
-        "--build-arg",
-        f"GID={gid}",
-        str(project_root),
-    ]
-
-
 def build_image(
-    project_root: Path,
+    definition: Spec,
     image: str,
     docker: str | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> None:
-    """``docker build`` the runtime image from ``runtime/Dockerfile`` and the current lock."""
-    from posebowl import runtime_env
-
-    project = runtime_env.Project(project_root)
-    problem = runtime_env.lock_problem(project)
+    """``docker build`` the runtime image of ``definition`` (its Dockerfile and lock)."""
+    problem = definition.problem()
     if problem:
         raise SetupError(f"The runtime lock is not usable: {problem}.", "Run make lock.")
     engine = DockerEngine(docker=docker, image=image)
     reason = engine.health_check()
     if reason:
         raise SetupError(reason)
-    sha = runtime_env.sha256_file(project.lock_file())
-    rc, last = _stream(build_argv(engine.docker, project.root, image, sha), echo)
+    argv = [
+        engine.docker,
+        "build",
+        "--platform",
+        PLATFORM,
+        "--file",
+        str(definition.folder / "Dockerfile"),
+        "--tag",
+        image,
+        "--build-arg",
+        f"LOCK_SHA256={definition.lock_sha256()}",
+        str(definition.folder),
+    ]
+    rc, last = _stream(argv, echo)
     if rc != 0:
         raise SetupError(
             f"docker build of {image} failed (exit code {rc}):\n{last}",
@@ -629,7 +615,7 @@ def pull_image(
     image: str, docker: str | None = None, echo: Callable[[str], None] | None = None
 ) -> None:
     """``docker pull`` a published runtime image; SetupError saying what to do offline."""
-    if image == DEFAULT_IMAGE:
+    if image.startswith(f"{IMAGE_REPO}:"):
         raise SetupError(
             f"{image} is the name of a locally built image; posebowl publishes none by default.",
             "Pass the published name: make pull IMAGE=registry/name:tag (then set "

@@ -35,7 +35,7 @@ from posebowl.run.verdict import (
     mib,
     now,
 )
-from posebowl.runtime_env import Runtime
+from posebowl.runtimes import Runtime
 
 Echo = Callable[[str], None]
 
@@ -305,6 +305,7 @@ def run_command(
     interactive: bool = True,
     extra_binds: Sequence[Bind] = (),
     on_output: Callable[[bytes], None] | None = None,
+    env: dict[str, str] | None = None,
 ) -> RunResult:
     """Run ``command`` in the run's sandbox layout (``posebowl shell``, the runtime test).
 
@@ -338,7 +339,7 @@ def run_command(
             command=("sh", sandbox.ENTRYPOINT, *flag, *command),
             cwd=sandbox.WORKDIR,
             limits=limits,
-            env=sandbox.ENV,
+            env={**sandbox.ENV, **(env or {})},
             runtime=runtime,
             network=network,
             interactive=interactive,

@@ -118,6 +118,10 @@ class Verdict:
             "limits": s.limits.to_dict(),
             "enforced": {k: v.to_dict() for k, v in sorted(self.enforced.items())},
             "engine": s.engine,
+            "runtime": {
+                "name": r.runtime if r else None,
+                "lock_sha256": r.runtime_lock if r else None,
+            },
             "zip": str(s.zip_path),
             "data": str(s.data_dir),
             "labels": None if s.labels is None else str(s.labels),
