@@ -162,3 +162,19 @@ def test_smoke_report_with_labels_that_are_not_utf8_is_a_sentence(tmp_path: Path
     assert "Traceback" not in res.stderr, res.stderr
     assert res.returncode == 0, res.stderr  # the run itself succeeded
     assert "not UTF-8" in res.stdout + res.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "advice"),
+    [
+        ("ultralytics", "make build RUNTIME=official"),
+        ("torch", "make build RUNTIME=official"),
+        ("no_such_pkg_anywhere", "bundle its wheel in the zip"),
+    ],
+)
+def test_a_missing_module_is_diagnosed(tmp_path: Path, module: str, advice: str) -> None:
+    data, _ = make_data(tmp_path)
+    z = make_zip(tmp_path / "s.zip", {"main.sh": f"python -c 'import {module}'\n"})
+    o = run_zip(tmp_path, z, data)
+    assert o.verdict.status is Status.FAILED, o.log
+    assert advice in o.result["message"] and module in o.result["message"]

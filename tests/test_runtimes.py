@@ -142,3 +142,27 @@ def test_builds_are_no_ops_until_the_lock_changes_and_failures_keep_the_last(tmp
 def test_locate_says_how_to_build(tmp_path):
     with pytest.raises(SetupError, match="make build RUNTIME=official"):
         runtimes.locate("official", workspace.Workspace(tmp_path))
+
+
+def test_the_module_table_matches_the_built_official_runtime():
+    from posebowl.runtimes import modules
+
+    ws = workspace.find()
+    try:
+        official = runtimes.locate("official", ws)
+    except SetupError as exc:
+        pytest.skip(f"the official runtime is not built here ({exc.message})")
+    assert modules.official_modules() == modules.top_level_modules(official.venv)
+
+
+def test_the_module_table_knows_what_submissions_import():
+    from posebowl.runtimes import modules
+
+    table = modules.official_modules()
+    for module in ("torch", "ultralytics", "cv2", "sklearn", "PIL", "yaml", "tensorflow"):
+        assert module in table
+    assert modules.missing_module("ModuleNotFoundError: No module named 'ultralytics.engine'") == (
+        "ultralytics"
+    )
+    assert modules.missing_module("E   ImportError: No module named 'x'") == "x"
+    assert modules.missing_module("all good") is None

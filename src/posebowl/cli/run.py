@@ -14,6 +14,7 @@ from posebowl.cli.report import print_summary
 from posebowl.engines.base import Status
 from posebowl.errors import InputError, PoseBowlError
 from posebowl.report import ReportResult, build_report
+from posebowl.run.pipeline import SLIM_NOTICE
 
 REPORT_DIR = "report"  # inside the output folder, unless --report-dir
 
@@ -92,6 +93,8 @@ def command(
         raise click.UsageError("--report needs --labels (the true boxes to compare with).")
     lim = sandbox.limits()
     eng, runtime = sandbox.engine_and_runtime()
+    if sandbox.runtime_name() == "slim" and quiet:
+        err.print(f"[yellow]Note:[/] {SLIM_NOTICE}.")  # otherwise the streamed log says it
     stream = sys.stderr if as_json else sys.stdout
 
     def echo(line: str) -> None:
@@ -110,6 +113,7 @@ def command(
         labels=labels,
         smoke=smoke,
         echo=None if quiet else echo,
+        runtime_name=sandbox.runtime_name(),
     )
     report: ReportResult | None = None
     report_error: str | None = None

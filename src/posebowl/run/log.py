@@ -16,6 +16,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from posebowl.runtimes.modules import missing_module
+
 MARKER = "posebowl-entrypoint: "
 MAX_LINE = 1 << 16  # a longer line without a newline is logged in pieces
 #: every line says where it came from: posebowl on the host, or the sandbox's output (main.sh,
@@ -46,6 +48,7 @@ class RunLog:
         self.started = False
         self.background_processes = 0
         self.confinement: str | None = None  # "landlock ABI N" or "none (why)", as reported
+        self.missing_module: str | None = None  # the first "No module named 'X'" seen
         self._sec = -1
         self._stamp = ""
 
@@ -91,6 +94,8 @@ class RunLog:
         text = raw.decode("utf-8", "replace").rstrip("\r")
         if text.startswith(MARKER):
             self._markers(text)
+        elif self.missing_module is None and "No module named" in text:
+            self.missing_module = missing_module(text)
         self._emit(text)
 
     def feed(self, chunk: bytes) -> None:

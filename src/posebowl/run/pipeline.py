@@ -36,6 +36,8 @@ from posebowl.run.verdict import (
     now,
 )
 from posebowl.runtimes import Runtime
+from posebowl.runtimes.locate import OFFICIAL_COST
+from posebowl.runtimes.modules import official_modules
 
 Echo = Callable[[str], None]
 
@@ -118,6 +120,10 @@ def _execute(
     )
     for k, v in _limit_lines(setup.limits):
         log.note(f"limit {k}: {v}")
+    if setup.runtime is not None:
+        log.note(f"runtime: {setup.runtime}")
+    if setup.runtime == "slim":
+        log.note(SLIM_NOTICE)
     result = engine.execute(request, log.feed)
     if log.fatal is not None:
         raise SetupError(
@@ -131,6 +137,36 @@ def _execute(
         if not e.enforced:
             log.note(f"NOT enforced: {k} ({e.how})")
     return result, out
+
+
+#: said on the terminal and in the log of every run in slim
+SLIM_NOTICE = (
+    "this run uses the slim runtime, a subset of the platform's packages (no torch, "
+    "ultralytics, tensorflow...); build the official one for the platform's own set: "
+    f"make build RUNTIME=official ({OFFICIAL_COST})"
+)
+
+
+def diagnose(module: str, runtime: str | None) -> str:
+    """What to do about a submission that failed on ``No module named 'module'``."""
+    dist = official_modules().get(module)
+    if dist is not None and runtime != "official":
+        return (
+            f"It imports {module}, which the platform's runtime has but this one "
+            f"({runtime or 'a venv of your own'}) lacks: build the official runtime, make build "
+            f"RUNTIME=official ({OFFICIAL_COST}), and run with --runtime official."
+        )
+    if dist is not None:
+        return (
+            f"It imports {module}, which the official runtime should have: rebuild it "
+            "(make build-full RUNTIME=official)."
+        )
+    return (
+        f"It imports {module}, which the platform does not have either: bundle its wheel in the "
+        "zip and install it from main.sh (pip install --no-index --find-links wheels/ NAME, as "
+        "the 1st-place solution did), or propose it for the runtime (add it to "
+        "runtimes/definition/official.in, then make lock)."
+    )
 
 
 def _isolation(reported: str | None) -> Enforcement:
@@ -167,6 +203,8 @@ def _judge(
         else:
             submitted, problems = checks.check_output(copied, view.fmt)
     status, message = classify(result, problems, setup.limits)
+    if status is Status.FAILED and log.missing_module is not None:
+        message = f"{message} {diagnose(log.missing_module, setup.runtime)}"
     for v in problems:
         log.note(f"check failed: {v.rule}: {v.message}")
     verdict = Verdict(
@@ -206,6 +244,7 @@ def run_submission(
     labels: Path | None = None,
     smoke: int | None = None,
     echo: Echo | None = None,
+    runtime_name: str | None = None,
 ) -> Verdict:
     """Run ``zip_path`` like the platform; write submission.csv, log.txt and result.json.
 
@@ -223,6 +262,7 @@ def run_submission(
         limits=limits,
         smoke=smoke,
         labels=None if labels is None else Path(labels),
+        runtime=runtime_name,
     )
     _check_inputs(setup)
     setup.output_dir.mkdir(parents=True, exist_ok=True)

@@ -43,6 +43,7 @@ class RunSetup:
     limits: Limits
     smoke: int | None = None
     labels: Path | None = None
+    runtime: str | None = None  # the runtime's name (official, slim), when one was named
     started_at: str = field(default_factory=now)
     # Set in the sandbox's environment as POSEBOWL_RUN_ID: ties processes and logs to one run.
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
