@@ -15,6 +15,7 @@ Exit codes (the same for every command):
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from posebowl import __version__
 from posebowl.cli import data, pack, report, run, runtime, score, shell, synth, train, validate
@@ -34,7 +35,9 @@ class _Group(click.Group):
                 err.print(f"  [red]✗[/] {v.message}")
             ctx.exit(exc.exit_code)
         except PoseBowlError as exc:
-            err.print(f"[bold red]Error:[/] {exc.message}" + (f" {exc.fix}" if exc.fix else ""))
+            # escaped: messages name extras like [scale] that rich would take for markup
+            text = exc.message + (f" {exc.fix}" if exc.fix else "")
+            err.print(f"[bold red]Error:[/] {escape(text)}")
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             err.print("Interrupted.")

@@ -138,8 +138,8 @@ class RayExecutor:
         ray = self.connect()
         nodes = [n for n in ray.nodes() if n.get("Alive")]
         cpus = sum(n.get("Resources", {}).get("CPU", 0) for n in nodes)
-        where = self.address or os.environ.get("RAY_ADDRESS") or "auto"
-        return f"Ray cluster ({where}): {len(nodes)} nodes, {cpus:g} CPUs"
+        where = getattr(ray.get_runtime_context(), "gcs_address", None) or self.address
+        return f"Ray cluster at {where or 'auto'}: {len(nodes)} nodes, {cpus:g} CPUs"
 
     def _check_feasible(self, resources: Resources) -> None:
         """SetupError when no alive node could ever run a task needing ``resources``."""
@@ -182,7 +182,9 @@ class RayExecutor:
             .options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True))
             .remote()
         )
+        name = getattr(getattr(fn, "func", fn), "__name__", "task")  # workers show ray::NAME
         task = ray.remote(_attempt).options(
+            name=name,
             num_cpus=res.num_cpus,
             memory=res.memory,
             max_retries=self.max_retries,

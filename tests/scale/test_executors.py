@@ -1,0 +1,125 @@
+"""Executors without a cluster: the local default, resume, and the errors users meet."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from posebowl.cli.main import cli
+from posebowl.errors import InputError, SetupError
+from posebowl.scale import LocalExecutor, RayExecutor, Tally, make_executor, ray_installed
+from posebowl.synth import dataset, sprites
+from tests.scale.conftest import files
+
+
+def test_local_executor_is_the_default_and_the_same_bytes(tmp_path, small_sprites):
+    a = dataset.generate(
+        tmp_path / "a", 16, split="all", seed=3, workers=2, sprite_dir=small_sprites
+    )
+    b = dataset.generate(
+        tmp_path / "b",
+        16,
+        split="all",
+        seed=3,
+        sprite_dir=small_sprites,
+        executor=LocalExecutor(1),
+    )
+    assert a.equals(b)
+    assert files(tmp_path / "a") == files(tmp_path / "b")
+    assert not (tmp_path / "a" / dataset.WORK_NAME).exists()  # removed once finished
+
+
+def test_local_run_interrupted_then_resumed(tmp_path, small_sprites):
+    def stop(t: Tally) -> None:
+        if t.done >= 16:
+            raise KeyboardInterrupt
+
+    kw = {"split": "all", "seed": 4, "sprite_dir": small_sprites, "workers": 1}
+    with pytest.raises(KeyboardInterrupt):
+        dataset.generate(tmp_path / "run", 32, progress=stop, **kw)
+    seen: list[Tally] = []
+    dataset.generate(tmp_path / "run", 32, progress=seen.append, **kw)
+    assert seen[-1].skipped == 16 and seen[-1].done == 32
+    dataset.generate(tmp_path / "ref", 32, **kw)
+    assert files(tmp_path / "run") == files(tmp_path / "ref")
+
+
+def test_unfinished_run_with_other_settings_is_refused(tmp_path, small_sprites):
+    kw = {"split": "all", "sprite_dir": small_sprites, "workers": 1}
+
+    def stop(t: Tally) -> None:
+        if t.done >= 16:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        dataset.generate(tmp_path, 32, seed=1, progress=stop, **kw)
+    with pytest.raises(InputError, match="unfinished run with other settings.*seed 1 then, 2 now"):
+        dataset.generate(tmp_path, 32, seed=2, **kw)
+    df = dataset.generate(tmp_path, 32, seed=2, force=True, **kw)  # --force starts over
+    assert len(df) == 32 and len(list((tmp_path / "images").iterdir())) == 32
+    assert not (tmp_path / dataset.WORK_NAME).exists()
+
+
+def test_a_truncated_sprite_is_not_intact(tmp_path):
+    p = tmp_path / "s.png"
+    sprites.write_sprite(p, sprites.crop_sprite(_rgba()))
+    assert sprites.intact(p)
+    p.write_bytes(p.read_bytes()[:-1])
+    assert not sprites.intact(p)
+    assert not sprites.intact(tmp_path / "absent.png")
+
+
+def _rgba():
+    import numpy as np
+
+    a = np.zeros((8, 8, 4), np.uint8)
+    a[2:6, 2:6] = 200
+    return a
+
+
+def test_without_ray_the_error_names_the_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what a missing package looks like
+    with pytest.raises(SetupError, match=r"pip install 'posebowl\[scale\]'"):
+        RayExecutor("127.0.0.1:1").connect()
+
+
+def test_cli_without_ray_exits_4_naming_the_extra(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    res = CliRunner().invoke(
+        cli, ["synth", "images", "--n", "2", "--out", str(tmp_path), "--executor", "ray"]
+    )
+    assert res.exit_code == 4
+    assert "posebowl[scale]" in res.output
+
+
+def test_ray_address_needs_the_ray_executor():
+    with pytest.raises(InputError, match="--ray-address needs --executor ray"):
+        make_executor("local", address="127.0.0.1:6379")
+
+
+@pytest.mark.skipif(not ray_installed(), reason="needs the [scale] extra (Ray)")
+def test_no_cluster_at_the_address_says_how_to_start_one(tmp_path):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = CliRunner().invoke(
+        cli,
+        [
+            "synth",
+            "images",
+            "--n",
+            "2",
+            "--out",
+            str(tmp_path),
+            "--executor",
+            "ray",
+            "--ray-address",
+            f"127.0.0.1:{port}",
+        ],
+    )
+    assert res.exit_code == 4
+    assert f"No Ray cluster answers at 127.0.0.1:{port}" in res.output
+    assert "ray start --head" in res.output
