@@ -203,7 +203,10 @@ _SPLIT_OPT = click.option(
 @_SPLIT_OPT
 @click.option("--seed", default=0, show_default=True, help="Run seed (image i depends on it).")
 @click.option(
-    "--workers", default=None, type=int, help="Processes [default: all cores]; 1 = in-process."
+    "--workers",
+    default=None,
+    type=int,
+    help="Processes [default: all cores]; 1 = in-process (local executor).",
 )
 @click.option(
     "--image-format",

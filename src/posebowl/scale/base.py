@@ -13,7 +13,7 @@ never depends on the number of workers or on which finished first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
@@ -63,7 +63,7 @@ class Executor(Protocol):
         *,
         resources: Resources | None = None,
         retry_on: tuple[type[BaseException], ...] = (),
-    ) -> Iterator[Event]: ...
+    ) -> Generator[Event, None, None]: ...
 
     def describe(self) -> str:
         """One line for the user: where the tasks run."""

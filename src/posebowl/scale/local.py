@@ -8,7 +8,7 @@ propagates at once, as before executors existed.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
@@ -33,14 +33,17 @@ class LocalExecutor:
         *,
         resources: Resources | None = None,
         retry_on: tuple[type[BaseException], ...] = (),
-    ) -> Iterator[Event]:
+    ) -> Generator[Event, None, None]:
         if self.workers <= 1:
             for i, item in enumerate(items):
                 yield Finished(i, fn(item))
             return
-        with ProcessPoolExecutor(max_workers=self.workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=self.workers)
+        try:
             for i, result in enumerate(pool.map(fn, items)):
                 yield Finished(i, result)
+        finally:  # on an early stop (an error, Ctrl-C) queued tasks are dropped, not run
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def describe(self) -> str:
         n = self.workers

@@ -21,7 +21,7 @@ import logging
 import os
 import socket
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 from posebowl.errors import SetupError
@@ -168,7 +168,7 @@ class RayExecutor:
         *,
         resources: Resources | None = None,
         retry_on: tuple[type[BaseException], ...] = (),
-    ) -> Iterator[Event]:
+    ) -> Generator[Event, None, None]:
         ray = self.connect()
         res = resources or Resources()
         if not items:
@@ -176,12 +176,11 @@ class RayExecutor:
         self._check_feasible(res)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        here = ray.get_runtime_context().get_node_id()
-        tracker = (
-            ray.remote(num_cpus=0)(_Attempts)
-            .options(scheduling_strategy=NodeAffinitySchedulingStrategy(here, soft=True))
-            .remote()
-        )
+        try:  # the counter lives on the driver's node when it has one (it dies with it)
+            near = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), True)
+        except Exception:  # Ray Client: no node of its own
+            near = "DEFAULT"
+        tracker = ray.remote(num_cpus=0)(_Attempts).options(scheduling_strategy=near).remote()
         name = getattr(getattr(fn, "func", fn), "__name__", "task")  # workers show ray::NAME
         task = ray.remote(_attempt).options(
             name=name,

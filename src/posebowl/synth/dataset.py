@@ -25,6 +25,7 @@ each finished chunk (size and CRC-32 of its files) and makes only the rest.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -32,6 +33,7 @@ import os
 import shutil
 import uuid
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -58,7 +60,7 @@ META_COLUMNS = (INDEX_COLUMN, "spacecraft_id", "background_id")
 CHUNK = 16  # images per task (a resumable unit); part of a run's settings
 WORK_NAME = ".posebowl-synth"  # an unfinished run's settings and chunk records
 IMAGE_TASK_CPUS = 1.0  # one OpenCV thread per task
-IMAGE_TASK_MEMORY = 512 * 2**20  # declared per task (measured ~300 MiB RSS, BENCHMARKS.md)
+IMAGE_TASK_MEMORY = 512 * 2**20  # declared per task; a worker measured ~180 MiB RSS (shipped pool)
 
 
 @dataclass(frozen=True)
@@ -87,11 +89,18 @@ _POOL: SpritePool | None = None
 _POOL_KEY: tuple[str, str] | None = None
 
 
+SHIPPED = "shipped"  # Job.sprite_dir for the shipped pool: each worker uses its own copy
+
+
+def _sprite_path(sprite_dir: str) -> Path:
+    return SHIPPED_SPRITES if sprite_dir == SHIPPED else Path(sprite_dir)
+
+
 def _pool(sprite_dir: str, split: str) -> SpritePool:
     """One sprite pool per process, loaded lazily (sprites load on first use)."""
     global _POOL, _POOL_KEY
     if _POOL is None or (sprite_dir, split) != _POOL_KEY:
-        _POOL = SpritePool(Path(sprite_dir), split)
+        _POOL = SpritePool(_sprite_path(sprite_dir), split)
         _POOL_KEY = (sprite_dir, split)
     return _POOL
 
@@ -112,9 +121,15 @@ def encode(image: SynthImage, image_format: str) -> tuple[str, bytes]:
     return f"{image.image_id}.{image_format}", buf.tobytes()
 
 
-def software() -> tuple[tuple[str, str], ...]:
-    """What decides the bytes of an image: posebowl (and its synth code), numpy, OpenCV."""
-    return _software()
+def software(sprite_dir: str) -> tuple[tuple[str, str], ...]:
+    """What decides the bytes of an image besides its seed: posebowl (its synth code), numpy,
+    OpenCV and the sprite folder as this process sees it."""
+    return (*_software(), ("sprites", _sprites_key_cached(_sprite_path(sprite_dir))))
+
+
+@functools.cache
+def _sprites_key_cached(sprite_dir: Path) -> str:
+    return _sprites_key(sprite_dir)
 
 
 @functools.cache
@@ -188,11 +203,11 @@ def run_chunk(job: Job, indices: list[int]) -> ChunkResult:
     _worker_init()
     rows = _finished(job, indices)
     if rows is not None:
-        return ChunkResult(rows, True, software())
+        return ChunkResult(rows, True, software(job.sprite_dir))
     rows, files = make_chunk(job, indices)
     record = json.dumps({"indices": indices, "rows": rows, "files": files}).encode()
     _write_atomic(_record(job, indices), record, Path(job.work_dir, "tmp"))
-    return ChunkResult(rows, False, software())
+    return ChunkResult(rows, False, software(job.sprite_dir))
 
 
 def _check(n: int, image_format: str, workers: int | None) -> int:
@@ -294,8 +309,9 @@ def make_rows(
     work = (work_dir or image_dir.parent / f"{WORK_NAME}-{uuid.uuid4().hex[:8]}").resolve()
     for sub in ("chunks", "tmp"):
         (work / sub).mkdir(parents=True, exist_ok=True)
+    sprites = Path(sprite_dir).resolve()
     job = Job(
-        str(Path(sprite_dir).resolve()),
+        SHIPPED if sprites == SHIPPED_SPRITES.resolve() else str(sprites),
         split,
         seed,
         str(Path(image_dir).resolve()),
@@ -316,6 +332,25 @@ def make_rows(
         resources=Resources(IMAGE_TASK_CPUS, IMAGE_TASK_MEMORY),
         retry_on=(OSError,),  # a flaky shared file system; our own errors are not retried
     )
+    with contextlib.closing(events):  # an early stop (Ctrl-C) cancels what is still queued
+        _follow(events, chunks, results, failures, tally, progress)
+    raise_failures(failures, len(chunks), "image")
+    _check_software(results.values(), software(job.sprite_dir))
+    rows = [r for i in range(len(chunks)) for r in results[i].rows]
+    if own_work:
+        shutil.rmtree(work, ignore_errors=True)
+    return pd.DataFrame(rows, columns=[*COLUMNS, *META_COLUMNS[1:]])
+
+
+def _follow(
+    events: Iterable[object],
+    chunks: list[list[int]],
+    results: dict[int, ChunkResult],
+    failures: list[Failed],
+    tally: Tally,
+    progress: Progress | None,
+) -> None:
+    """Collect the chunk events into ``results``/``failures``, reporting the images."""
     for ev in events:
         if isinstance(ev, Finished):
             res: ChunkResult = ev.result
@@ -324,31 +359,24 @@ def make_rows(
             tally = tally.add(done=k, skipped=k if res.resumed else 0)
         elif isinstance(ev, Retried):
             tally = tally.add(retries=ev.count)
-        else:
+        elif isinstance(ev, Failed):
             failures.append(ev)
             tally = tally.add(failed=len(chunks[ev.index]))
         if progress:
             progress(tally)
-    raise_failures(failures, len(chunks), "image")
-    _check_software(results.values())
-    rows = [r for i in range(len(chunks)) for r in results[i].rows]
-    if own_work:
-        shutil.rmtree(work, ignore_errors=True)
-    return pd.DataFrame(rows, columns=[*COLUMNS, *META_COLUMNS[1:]])
 
 
-def _check_software(results: object) -> None:
-    """SetupError when a worker made images with other software than this machine has."""
-    here = software()
-    for res in results:  # type: ignore[attr-defined]
+def _check_software(results: Iterable[ChunkResult], here: tuple[tuple[str, str], ...]) -> None:
+    """SetupError when a worker made images with other software (or sprites) than here."""
+    for res in results:
         if res.software != here:
             theirs = ", ".join(f"{k} {v}" for k, v in res.software)
             ours = ", ".join(f"{k} {v}" for k, v in here)
             raise SetupError(
                 f"A worker made images with {theirs}, but this machine has {ours}: the bytes "
                 "would differ from a local run.",
-                "Install the same posebowl, numpy and OpenCV on every node, then rerun with "
-                "--force.",
+                "Install the same posebowl, numpy and OpenCV (and sprites) on every node, then "
+                "rerun with --force.",
             )
 
 
