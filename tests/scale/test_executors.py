@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -123,3 +126,46 @@ def test_no_cluster_at_the_address_says_how_to_start_one(tmp_path):
     assert res.exit_code == 4
     assert f"No Ray cluster answers at 127.0.0.1:{port}" in res.output
     assert "ray start --head" in res.output
+
+
+@pytest.mark.blender
+def test_blender_dies_with_a_killed_parent(tmp_path):
+    """A Ray worker killed mid-render must not leave Blender rendering on as an orphan."""
+    try:
+        python = sprites.blender_python()
+    except SetupError:
+        pytest.skip("no Blender venv: run `posebowl synth setup` (make test builds it)")
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from posebowl.synth import sprites; "
+            "tasks = [{'design_id': 1, 'view_id': 0, 'out': sys.argv[2], 'resolution': 448, "
+            "'samples': 512, 'threads': 1}]; "
+            "p = sprites.run_worker(Path(sys.argv[1]), tasks, Path(sys.argv[3]), Path(sys.argv[4]),"
+            " die_with_parent=True); print(p.pid, flush=True); time.sleep(600)",
+            str(python),
+            str(tmp_path / "x.raw.png"),
+            str(tmp_path / "t.json"),
+            str(tmp_path / "w.log"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    child = int(parent.stdout.readline())
+    time.sleep(1)
+    assert _running(child)
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _running(child), "Blender outlived its parent"
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (a killed orphan stays a zombie until someone reaps it)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from posebowl.cli.main import cli
-from posebowl.scale import Tally
+from posebowl.scale import Tally, ray_installed
 from posebowl.synth import dataset
-from tests.scale.conftest import N_IMAGES, NODE, files, killing, task_workers
+from tests.scale.conftest import N_IMAGES, NEEDS_SCALE, NODE, files, killing, task_workers
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.skipif(not ray_installed(), reason=NEEDS_SCALE)]
 
 
 def _generate(out, sprites, executor, progress=None):
@@ -101,3 +101,14 @@ def test_a_node_lost_mid_run_still_ends_complete_and_exact(
     _generate(out, small_sprites, executor, progress)
     assert removed and seen[-1].failed == 0
     assert files(out) == files(reference)
+
+
+def test_ray_address_local_runs_a_throwaway_instance(reference, small_sprites, tmp_path):
+    out = tmp_path / "local-ray"
+    args = ["synth", "images", "--n", "16", "--out", str(out), "--split", "all", "--seed", "7"]
+    args += ["--sprites", str(small_sprites), "--executor", "ray", "--ray-address", "local"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    made = files(out / "images")
+    assert len(made) == 16
+    assert made.items() <= files(reference / "images").items()  # image i is image i

@@ -5,11 +5,15 @@ from __future__ import annotations
 import pytest
 
 from posebowl.errors import SetupError
-from posebowl.scale import Tally
+from posebowl.scale import Tally, ray_installed
 from posebowl.synth import sprites
-from tests.scale.conftest import files
+from tests.scale.conftest import NEEDS_SCALE, files
 
-pytestmark = [pytest.mark.ray, pytest.mark.blender]
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.blender,
+    pytest.mark.skipif(not ray_installed(), reason=NEEDS_SCALE),
+]
 
 TINY = {"resolution": 48, "samples": 2, "threads": 1}
 TASKS = sprites.plan_tasks([2, 9], 1)  # two designs: one Ray task each

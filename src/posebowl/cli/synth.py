@@ -32,14 +32,17 @@ def _progress() -> Progress:
     )
 
 
-def _ticker(bar: Progress, description: str, total: int) -> Callable[[Tally], None]:
-    """A progress callback driving one bar (resumed, retried and failed tasks in its note)."""
-    job = bar.add_task(description, total=total, note="")
+class _Ticker:
+    """A progress callback driving one bar (resumed, retried and failed in its note)."""
 
-    def tick(t: Tally) -> None:
-        bar.update(job, completed=t.done, total=t.total, note=t.note)
+    def __init__(self, bar: Progress, description: str, total: int) -> None:
+        self.bar = bar
+        self.job = bar.add_task(description, total=total, note="")
+        self.last = Tally(total=total)
 
-    return tick
+    def __call__(self, t: Tally) -> None:
+        self.last = t
+        self.bar.update(self.job, completed=t.done, total=t.total, note=t.note)
 
 
 def executor_options(f: Callable[..., object]) -> Callable[..., object]:
@@ -154,7 +157,7 @@ def sprites_cmd(
             resolution=resolution,
             samples=samples,
             color_bits=color_bits,
-            progress=_ticker(bar, "rendering sprites", len(tasks)),
+            progress=_Ticker(bar, "rendering sprites", len(tasks)),
             executor=ex,
         )
     out.print(
@@ -243,6 +246,7 @@ def images(
 
     t0 = time.perf_counter()
     with open_executor(executor, workers, ray_address) as ex, _progress() as bar:
+        tick = _Ticker(bar, "compositing images", n)
         df = dataset.generate(
             out_dir,
             n,
@@ -252,13 +256,16 @@ def images(
             image_format=image_format,
             sprite_dir=sprite_dir or SHIPPED_SPRITES,
             force=force,
-            progress=_ticker(bar, "compositing images", n),
+            progress=tick,
             executor=ex,
         )
     dt = time.perf_counter() - t0
+    made = len(df) - tick.last.skipped
+    resumed = f", {tick.last.skipped} resumed" if tick.last.skipped else ""
+    retried = f", {tick.last.retries} task attempts retried" if tick.last.retries else ""
     out.print(
-        f"{len(df)} images ({df['spacecraft_id'].nunique()} spacecraft) in {dt:.1f} s "
-        f"({len(df) / dt:.1f}/s) -> {out_dir}"
+        f"{len(df)} images ({df['spacecraft_id'].nunique()} spacecraft{resumed}{retried}); "
+        f"{made} made in {dt:.1f} s ({made / dt:.1f}/s) -> {out_dir}"
     )
     out.print(f"boxes: {bucket_line(df)}")
     return 0

@@ -319,6 +319,7 @@ def make_rows(
         n_backgrounds,
         str(work),
     )
+    here = software(job.sprite_dir)  # before any task: what the workers must match
     chunks = [list(range(s, min(n, s + CHUNK))) for s in range(0, n, CHUNK)]
     results: dict[int, ChunkResult] = {}
     failures: list[Failed] = []
@@ -335,7 +336,7 @@ def make_rows(
     with contextlib.closing(events):  # an early stop (Ctrl-C) cancels what is still queued
         _follow(events, chunks, results, failures, tally, progress)
     raise_failures(failures, len(chunks), "image")
-    _check_software(results.values(), software(job.sprite_dir))
+    _check_software(results.values(), here)
     rows = [r for i in range(len(chunks)) for r in results[i].rows]
     if own_work:
         shutil.rmtree(work, ignore_errors=True)

@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
@@ -238,10 +237,14 @@ def write_index(sprite_dir: Path) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- rendering
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
-    import ctypes
-
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+# Run by the Blender venv's python before it execs the worker: PR_SET_PDEATHSIG (1) makes the
+# kernel SIGKILL Blender when its parent dies. Done after exec, not in a preexec_fn, which is
+# unsafe in a threaded parent such as a Ray worker.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys; "
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
 
 
 def run_worker(
@@ -262,13 +265,15 @@ def run_worker(
     env = dict(os.environ)
     # Cycles and OIDN would start one thread per core in every worker; the scene sets the count.
     env["OMP_NUM_THREADS"] = str(tasks[0]["threads"]) if tasks else "1"
+    cmd = [str(python), str(WORKER), str(task_file)]
+    if die_with_parent:
+        cmd = [str(python), "-c", _DIE_WITH_PARENT, *cmd]
     return subprocess.Popen(
-        [str(python), str(WORKER), str(task_file)],
+        cmd,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
         env=env,
-        preexec_fn=_die_with_parent if die_with_parent else None,
     )
 
 
