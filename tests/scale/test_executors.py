@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
@@ -169,3 +170,21 @@ def _running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return False
+
+
+def test_images_made_with_other_software_are_refused(tmp_path, small_sprites):
+    """A node (or an earlier run) with another OpenCV would make other bytes: say so."""
+
+    def stop(t: Tally) -> None:
+        if t.done >= 16:
+            raise KeyboardInterrupt
+
+    kw = {"split": "all", "seed": 5, "sprite_dir": small_sprites, "workers": 1}
+    with pytest.raises(KeyboardInterrupt):
+        dataset.generate(tmp_path, 32, progress=stop, **kw)
+    record = next((tmp_path / dataset.WORK_NAME / "chunks").glob("*.json"))
+    rec = json.loads(record.read_text())
+    rec["software"] = [[k, "0.0" if k == "opencv" else v] for k, v in rec["software"]]
+    record.write_text(json.dumps(rec))
+    with pytest.raises(SetupError, match="made with .*opencv 0.0, but this machine has"):
+        dataset.generate(tmp_path, 32, **kw)

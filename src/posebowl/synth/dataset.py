@@ -179,13 +179,13 @@ def _crc32(path: Path) -> int:
     return crc
 
 
-def _finished(job: Job, indices: list[int]) -> list[tuple[object, ...]] | None:
-    """The rows of a finished chunk whose files are all intact, else None."""
+def _finished(job: Job, indices: list[int]) -> ChunkResult | None:
+    """A finished chunk whose files are all intact (with the software that made them)."""
     try:
         rec = json.loads(_record(job, indices).read_text())
     except (OSError, ValueError):
         return None
-    if rec.get("indices") != indices:
+    if rec.get("indices") != indices or "software" not in rec:
         return None
     for name, size, crc in rec["files"]:
         path = Path(job.image_dir, name)
@@ -194,20 +194,24 @@ def _finished(job: Job, indices: list[int]) -> list[tuple[object, ...]] | None:
                 return None
         except OSError:
             return None
-    return [tuple(r) for r in rec["rows"]]
+    made_with = tuple((str(k), str(v)) for k, v in rec["software"])
+    return ChunkResult([tuple(r) for r in rec["rows"]], True, made_with)
 
 
 def run_chunk(job: Job, indices: list[int]) -> ChunkResult:
     """The idempotent task: the chunk's rows, from its record when its files are intact,
-    else made and written again (images first, then the record, each atomically)."""
+    else made and written again (images first, then the record, each atomically). It reports
+    the software that made the images, so a node (or an earlier run) with other versions
+    cannot slip other bytes in."""
     _worker_init()
-    rows = _finished(job, indices)
-    if rows is not None:
-        return ChunkResult(rows, True, software(job.sprite_dir))
+    done = _finished(job, indices)
+    if done is not None:
+        return done
     rows, files = make_chunk(job, indices)
-    record = json.dumps({"indices": indices, "rows": rows, "files": files}).encode()
-    _write_atomic(_record(job, indices), record, Path(job.work_dir, "tmp"))
-    return ChunkResult(rows, False, software(job.sprite_dir))
+    here = software(job.sprite_dir)
+    record = {"indices": indices, "rows": rows, "files": files, "software": here}
+    _write_atomic(_record(job, indices), json.dumps(record).encode(), Path(job.work_dir, "tmp"))
+    return ChunkResult(rows, False, here)
 
 
 def _check(n: int, image_format: str, workers: int | None) -> int:
@@ -368,13 +372,14 @@ def _follow(
 
 
 def _check_software(results: Iterable[ChunkResult], here: tuple[tuple[str, str], ...]) -> None:
-    """SetupError when a worker made images with other software (or sprites) than here."""
+    """SetupError when a worker (or the run being resumed) made images with other software
+    or sprites than this machine has."""
     for res in results:
         if res.software != here:
             theirs = ", ".join(f"{k} {v}" for k, v in res.software)
             ours = ", ".join(f"{k} {v}" for k, v in here)
             raise SetupError(
-                f"A worker made images with {theirs}, but this machine has {ours}: the bytes "
+                f"Some images were made with {theirs}, but this machine has {ours}: the bytes "
                 "would differ from a local run.",
                 "Install the same posebowl, numpy and OpenCV (and sprites) on every node, then "
                 "rerun with --force.",
