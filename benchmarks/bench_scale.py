@@ -12,8 +12,9 @@ Needs the [scale] extra (and the Blender venv for sprites). Side by side, on thi
 Each Ray row is a fresh driver connection (what one CLI run pays: new worker processes that
 import posebowl and load the sprites), on a cluster started before the clock starts; the
 cluster start itself is printed apart. Sprites use the shipped pool's settings (448 px, 16
-samples, 1 render thread per task here so that 2 tasks fill 2 cores). From the 2-worker rows
-it then works out, on paper, how long 10k sprites and 100k frames take on N nodes.
+samples, 1 render thread per task here so that 2 tasks fill 2 cores). From the 1-worker Ray
+row (one core, Ray's overhead included) it works out, on paper, how long 10k sprites and 100k
+frames take on N nodes.
 """
 
 from __future__ import annotations
@@ -110,19 +111,23 @@ def main() -> None:
         rates[name] = (ri, rs)
         s_txt = f"{rs:.2f} | {rs / base_s:.2f}x" if rs and base_s else "- | -"
         print(f"| {name} | {ri:.2f} | {ri / base_i:.2f}x | {s_txt} |")
-    # on paper: per-core rates from the 2-worker Ray row (what a cluster task achieves)
-    ri2, rs2 = rates["ray, 2 workers"]
+    # on paper: the 'ray, 1 worker' row is what one core of a cluster achieves, Ray included
+    ri1, rs1 = rates["ray, 1 worker"]
+    over_i = ri1 / rates["local, 1 worker"][0]
+    over_s = rs1 / rates["local, 1 worker"][1] if rs1 else None
     print(
-        "\nOn paper, per core from the 'ray, 2 workers' row (linear in cores, shared output "
-        "file system assumed fast enough):"
+        f"\nRay's cost at 1 worker: images {over_i:.2f}x local"
+        + (f", sprites {over_s:.2f}x local" if over_s else "")
     )
+    print("On paper, per core from the 'ray, 1 worker' row, linear in cores (the shared file")
+    print("system assumed fast enough; Blender tasks at 1 thread each):")
     for nodes, cores in ((1, 16), (4, 16), (16, 16), (64, 16)):
         c = nodes * cores
-        t_img = 100_000 / (ri2 / 2 * c)
-        line = f"  {nodes:3d} nodes x {cores} cores: 100k frames {t_img / 60:7.1f} min"
-        if rs2:
-            t_spr = 10_000 / (rs2 / 2 * c)  # sprites/min per 1-thread task
-            line += f" | 10k sprites {t_spr / 60:6.2f} h"
+        line = (
+            f"  {nodes:3d} nodes x {cores} cores: 100k frames {100_000 / (ri1 * c) / 60:7.1f} min"
+        )
+        if rs1:
+            line += f" | 10k sprites {10_000 / (rs1 * c) / 60:6.2f} h"
         print(line)
 
 
