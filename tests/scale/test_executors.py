@@ -186,5 +186,7 @@ def test_images_made_with_other_software_are_refused(tmp_path, small_sprites):
     rec = json.loads(record.read_text())
     rec["software"] = [[k, "0.0" if k == "opencv" else v] for k, v in rec["software"]]
     record.write_text(json.dumps(rec))
-    with pytest.raises(SetupError, match="made with .*opencv 0.0, but this machine has"):
+    with pytest.raises(
+        SetupError, match="made with .*opencv 0.0, sprites .*, but this machine has .*opencv 4"
+    ):
         dataset.generate(tmp_path, 32, **kw)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -104,11 +107,15 @@ def test_a_node_lost_mid_run_still_ends_complete_and_exact(
 
 
 def test_ray_address_local_runs_a_throwaway_instance(reference, small_sprites, tmp_path):
+    """A real CLI process (Ray starts and stops its own one-machine instance in it)."""
     out = tmp_path / "local-ray"
     args = ["synth", "images", "--n", "16", "--out", str(out), "--split", "all", "--seed", "7"]
     args += ["--sprites", str(small_sprites), "--executor", "ray", "--ray-address", "local"]
-    res = CliRunner().invoke(cli, args)
-    assert res.exit_code == 0, res.output
+    res = subprocess.run(
+        [sys.executable, "-m", "posebowl.cli.main", *args], capture_output=True, text=True
+    )
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert re.search(r"tasks run on the Ray cluster at .*: 1 nodes, \d+ CPUs", res.stderr)
     made = files(out / "images")
     assert len(made) == 16
     assert made.items() <= files(reference / "images").items()  # image i is image i
