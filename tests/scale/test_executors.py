@@ -190,3 +190,10 @@ def test_images_made_with_other_software_are_refused(tmp_path, small_sprites):
         SetupError, match="made with .*opencv 0.0, sprites .*, but this machine has .*opencv 4"
     ):
         dataset.generate(tmp_path, 32, **kw)
+
+
+def test_the_public_api_is_sorted():
+    from posebowl import scale
+
+    assert scale.__all__ == sorted(scale.__all__)
+    assert all(hasattr(scale, name) for name in scale.__all__)

@@ -7,6 +7,7 @@ back in task order, so the output is the same bytes whatever ran them.
     base.py      Executor protocol, Resources, task events, Tally (progress), failures
     local.py     LocalExecutor: a process pool, as posebowl always ran (the default)
     rayexec.py   RayExecutor: Ray tasks, Ray's retries (needs the [scale] extra)
+    records.py   idempotent tasks: atomic writes, records of files checked by size and CRC-32
 
 ``ray`` is imported only when a RayExecutor connects, so everything works without the extra.
 """

@@ -32,7 +32,6 @@ import json
 import os
 import shutil
 import uuid
-import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +44,7 @@ import pandas as pd
 from posebowl import __version__
 from posebowl.errors import InputError, SetupError
 from posebowl.format import BOX_COLUMNS, COLUMNS, INDEX_COLUMN
-from posebowl.scale import LocalExecutor, Resources, Tally, raise_failures
+from posebowl.scale import LocalExecutor, Resources, Tally, raise_failures, records
 from posebowl.scale.base import Failed, Finished, Retried
 from posebowl.synth.compose import N_BACKGROUNDS, SynthImage, make_image
 from posebowl.synth.pool import INDEX_NAME, SHIPPED_SPRITES, SpritePool
@@ -144,13 +143,6 @@ def _software() -> tuple[tuple[str, str], ...]:
     )
 
 
-def _write_atomic(path: Path, data: bytes, tmp_dir: Path) -> None:
-    """Write ``data`` to ``path`` via a temporary name, so ``path`` is whole or absent."""
-    tmp = tmp_dir / f"{path.name}.{uuid.uuid4().hex[:8]}.part"
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def make_chunk(job: Job, indices: list[int]) -> tuple[list[tuple[object, ...]], list[list[object]]]:
     """Make, encode and write images ``indices``; return their rows and ``[name, size, crc32]``."""
     pool = _pool(job.sprite_dir, job.split)
@@ -159,8 +151,8 @@ def make_chunk(job: Job, indices: list[int]) -> tuple[list[tuple[object, ...]], 
     for i in indices:
         img = make_image(pool, job.seed, i, n_backgrounds=job.n_backgrounds)
         name, data = encode(img, job.image_format)
-        _write_atomic(Path(job.image_dir, name), data, tmp)
-        files.append([name, len(data), zlib.crc32(data)])
+        records.write_atomic(Path(job.image_dir, name), data, tmp)
+        files.append(records.entry(name, data))
         rows.append(
             (img.image_id, *(int(v) for v in img.box), int(img.spacecraft_id), img.background_id)
         )
@@ -171,29 +163,11 @@ def _record(job: Job, indices: list[int]) -> Path:
     return Path(job.work_dir, "chunks", f"{indices[0]:08d}+{len(indices)}.json")
 
 
-def _crc32(path: Path) -> int:
-    crc = 0
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            crc = zlib.crc32(block, crc)
-    return crc
-
-
 def _finished(job: Job, indices: list[int]) -> ChunkResult | None:
     """A finished chunk whose files are all intact (with the software that made them)."""
-    try:
-        rec = json.loads(_record(job, indices).read_text())
-    except (OSError, ValueError):
+    rec = records.load_intact(_record(job, indices), Path(job.image_dir))
+    if rec is None or rec.get("indices") != indices or "software" not in rec:
         return None
-    if rec.get("indices") != indices or "software" not in rec:
-        return None
-    for name, size, crc in rec["files"]:
-        path = Path(job.image_dir, name)
-        try:
-            if path.stat().st_size != size or _crc32(path) != crc:
-                return None
-        except OSError:
-            return None
     made_with = tuple((str(k), str(v)) for k, v in rec["software"])
     return ChunkResult([tuple(r) for r in rec["rows"]], True, made_with)
 
@@ -209,8 +183,8 @@ def run_chunk(job: Job, indices: list[int]) -> ChunkResult:
         return done
     rows, files = make_chunk(job, indices)
     here = software(job.sprite_dir)
-    record = {"indices": indices, "rows": rows, "files": files, "software": here}
-    _write_atomic(_record(job, indices), json.dumps(record).encode(), Path(job.work_dir, "tmp"))
+    tmp = Path(job.work_dir, "tmp")
+    records.save(_record(job, indices), files, tmp, indices=indices, rows=rows, software=here)
     return ChunkResult(rows, False, here)
 
 
@@ -283,7 +257,7 @@ def _prepare(folder: Path, force: bool, what: str, settings: dict[str, object]) 
     images.mkdir(parents=True, exist_ok=True)
     (work / "chunks").mkdir(parents=True)
     (work / "tmp").mkdir()
-    _write_atomic(run_file, json.dumps(settings, indent=1).encode(), work / "tmp")
+    records.write_atomic(run_file, json.dumps(settings, indent=1).encode(), work / "tmp")
     return work
 
 
