@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.11 (e.g. apt-get install python3.11 python3.11-venv, or pyenv install 3.11)"; exit 4; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,scale]"
 	touch $(STAMP)
 
 install: $(STAMP) system-deps  ## create .venv and install posebowl with its dev extras
@@ -133,7 +133,7 @@ TRAIN_ARGS ?= --generate 1000 --generate-val 200 --imgsz 320 --epochs 10 --devic
               --batch 16 --workers 2 --synth-workers 2
 
 $(TRAIN_STAMP): $(STAMP) pyproject.toml
-	$(BIN)/python -m pip install -q -e ".[dev,train]"
+	$(BIN)/python -m pip install -q -e ".[dev,scale,train]"
 	touch $(TRAIN_STAMP)
 
 install-train: $(TRAIN_STAMP)  ## add the [train] extra (torch, ultralytics, openvino: ~6 GB)

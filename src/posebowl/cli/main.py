@@ -4,6 +4,7 @@ and its exit code (:mod:`posebowl.exitcodes` lists them all)."""
 from __future__ import annotations
 
 import click
+from rich.markup import escape
 
 from posebowl import __version__, exitcodes
 from posebowl.cli import (
@@ -35,7 +36,9 @@ class _Group(click.Group):
                 err.print(f"  [red]✗[/] {v.message}")
             ctx.exit(exc.exit_code)
         except PoseBowlError as exc:
-            err.print(f"[bold red]Error:[/] {exc.message}" + (f" {exc.fix}" if exc.fix else ""))
+            # escaped: messages name extras like [scale] that rich would take for markup
+            text = exc.message + (f" {exc.fix}" if exc.fix else "")
+            err.print(f"[bold red]Error:[/] {escape(text)}")
             ctx.exit(exc.exit_code)
         except KeyboardInterrupt:
             err.print("Interrupted.")

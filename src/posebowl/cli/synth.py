@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -15,6 +16,7 @@ from rich.progress import (
 )
 
 from posebowl.cli._render import err, out
+from posebowl.scale import EXECUTORS, Executor, Tally, make_executor
 
 
 def _progress() -> Progress:
@@ -24,9 +26,54 @@ def _progress() -> Progress:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
+        TextColumn("{task.fields[note]}"),
         console=err,
         transient=False,
     )
+
+
+class _Ticker:
+    """A progress callback driving one bar (resumed, retried and failed in its note)."""
+
+    def __init__(self, bar: Progress, description: str, total: int) -> None:
+        self.bar = bar
+        self.job = bar.add_task(description, total=total, note="")
+        self.last = Tally(total=total)
+
+    def __call__(self, t: Tally) -> None:
+        self.last = t
+        self.bar.update(self.job, completed=t.done, total=t.total, note=t.note)
+
+
+def executor_options(f: Callable[..., object]) -> Callable[..., object]:
+    """``--executor local|ray`` and ``--ray-address`` (shared with ``train run``)."""
+    f = click.option(
+        "--ray-address",
+        default=None,
+        metavar="HOST:PORT",
+        help="The Ray head to use [default: $RAY_ADDRESS, else the cluster `ray start` "
+        "started on this machine]; 'local' starts a one-machine instance for this run.",
+    )(f)
+    return click.option(
+        "--executor",
+        type=click.Choice(EXECUTORS),
+        default="local",
+        show_default=True,
+        help="Where tasks run: processes on this machine, or Ray tasks on a cluster whose nodes "
+        "all see --out at the same path (needs the [scale] extra).",
+    )(f)
+
+
+def open_executor(name: str, workers: int | None, address: str | None) -> Executor:
+    """The executor for the options; for Ray, connect now and say where tasks will run."""
+    ex = make_executor(name, workers=workers, address=address)
+    if name == "ray":
+        try:
+            err.print(f"tasks run on the {ex.describe()}")
+        except BaseException:
+            ex.close()
+            raise
+    return ex
 
 
 @click.group("synth")
@@ -63,7 +110,7 @@ def setup(venv: Path | None) -> int:
     show_default=True,
     help="Sprite folder (resumable: finished sprites are kept).",
 )
-@click.option("--workers", default=1, show_default=True, help="Blender processes.")
+@click.option("--workers", default=1, show_default=True, help="Blender processes (local executor).")
 @click.option("--threads", default=2, show_default=True, help="Render threads per process.")
 @click.option("--resolution", default=448, show_default=True, help="Square render size (px).")
 @click.option("--samples", default=16, show_default=True, help="Cycles samples per pixel.")
@@ -74,7 +121,14 @@ def setup(venv: Path | None) -> int:
     type=click.IntRange(1, 8),
     help="Colour bits kept per channel (6 makes PNGs ~25% smaller; alpha stays exact).",
 )
-@click.option("--venv", type=click.Path(path_type=Path), default=None, help="The Blender venv.")
+@click.option(
+    "--venv",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="The Blender venv [default: $POSEBOWL_BLENDER_VENV or .cache/blender-venv; with Ray, "
+    "each worker's own $POSEBOWL_BLENDER_VENV, else this path].",
+)
+@executor_options
 def sprites_cmd(
     designs: int,
     first: int,
@@ -86,17 +140,14 @@ def sprites_cmd(
     samples: int,
     color_bits: int,
     venv: Path | None,
+    executor: str,
+    ray_address: str | None,
 ) -> int:
     """Render DESIGNS x VIEWS sprites with Blender (cropped RGBA PNGs + index.csv)."""
     from posebowl.synth import sprites
 
     tasks = sprites.plan_tasks(range(first, first + designs), views)
-    with _progress() as bar:
-        job = bar.add_task("rendering sprites", total=len(tasks))
-
-        def tick(done: int, total: int) -> None:
-            bar.update(job, completed=done + (len(tasks) - total), total=len(tasks))
-
+    with open_executor(executor, workers, ray_address) as ex, _progress() as bar:
         report = sprites.render_sprites(
             tasks,
             out_dir,
@@ -106,7 +157,8 @@ def sprites_cmd(
             resolution=resolution,
             samples=samples,
             color_bits=color_bits,
-            progress=tick,
+            progress=_Ticker(bar, "rendering sprites", len(tasks)),
+            executor=ex,
         )
     out.print(
         f"{report.rendered} rendered, {report.skipped} already there, in {report.seconds:.0f} s "
@@ -154,7 +206,10 @@ _SPLIT_OPT = click.option(
 @_SPLIT_OPT
 @click.option("--seed", default=0, show_default=True, help="Run seed (image i depends on it).")
 @click.option(
-    "--workers", default=None, type=int, help="Processes [default: all cores]; 1 = in-process."
+    "--workers",
+    default=None,
+    type=int,
+    help="Processes [default: all cores]; 1 = in-process (local executor).",
 )
 @click.option(
     "--image-format",
@@ -164,7 +219,13 @@ _SPLIT_OPT = click.option(
     help="png like the competition, or jpg (quality 95, faster to write and to load).",
 )
 @_SPRITES_OPT
-@click.option("--force", is_flag=True, help="Replace the images already in --out.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace the images already in --out (an unfinished run with the same settings is "
+    "resumed without it).",
+)
+@executor_options
 def images(
     n: int,
     out_dir: Path,
@@ -174,6 +235,8 @@ def images(
     image_format: str,
     sprite_dir: Path | None,
     force: bool,
+    executor: str,
+    ray_address: str | None,
 ) -> int:
     """Composite N images of spacecraft on procedural backgrounds, in the competition layout."""
     import time
@@ -182,8 +245,8 @@ def images(
     from posebowl.synth.pool import SHIPPED_SPRITES
 
     t0 = time.perf_counter()
-    with _progress() as bar:
-        job = bar.add_task("compositing images", total=n)
+    with open_executor(executor, workers, ray_address) as ex, _progress() as bar:
+        tick = _Ticker(bar, "compositing images", n)
         df = dataset.generate(
             out_dir,
             n,
@@ -193,12 +256,16 @@ def images(
             image_format=image_format,
             sprite_dir=sprite_dir or SHIPPED_SPRITES,
             force=force,
-            progress=lambda done, total: bar.update(job, completed=done),
+            progress=tick,
+            executor=ex,
         )
     dt = time.perf_counter() - t0
+    made = len(df) - tick.last.skipped
+    resumed = f", {tick.last.skipped} resumed" if tick.last.skipped else ""
+    retried = f", {tick.last.retries} task attempts retried" if tick.last.retries else ""
     out.print(
-        f"{len(df)} images ({df['spacecraft_id'].nunique()} spacecraft) in {dt:.1f} s "
-        f"({len(df) / dt:.1f}/s) -> {out_dir}"
+        f"{len(df)} images ({df['spacecraft_id'].nunique()} spacecraft{resumed}{retried}); "
+        f"{made} made in {dt:.1f} s ({made / dt:.1f}/s) -> {out_dir}"
     )
     out.print(f"boxes: {bucket_line(df)}")
     return 0

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from posebowl.cli._render import out as console
 from posebowl.cli._render import print_json
+from posebowl.cli.synth import executor_options
 from posebowl.train import dataset as ds
 from posebowl.train import evaluate as ev
 from posebowl.train import export as ex
@@ -67,6 +68,7 @@ _paths = click.Path(exists=True, file_okay=False, path_type=Path)
 @click.option("--generate", default=0, show_default=True, help="Synthetic training images.")
 @click.option("--generate-val", default=0, show_default=True, help="Synthetic held-out images.")
 @click.option("--synth-workers", default=2, show_default=True, help="Processes for generation.")
+@executor_options
 @click.option("--val-fraction", default=0.1, show_default=True, help="Held out when no --val.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=Path("runs/benchmark"))
 @click.option("--model", default="yolo11n.yaml", show_default=True, help="yaml or local .pt.")
@@ -90,6 +92,8 @@ def run_command(
     generate: int,
     generate_val: int,
     synth_workers: int,
+    executor: str,
+    ray_address: str | None,
     val_fraction: float,
     out: Path,
     model: str,
@@ -125,6 +129,8 @@ def run_command(
         generate=generate,
         generate_val=generate_val,
         synth_workers=synth_workers,
+        synth_executor=executor,
+        ray_address=ray_address,
         val_fraction=val_fraction,
         train=cfg,
         export_imgsz=export_imgsz,

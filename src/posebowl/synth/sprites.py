@@ -6,29 +6,42 @@ cropped to the pixels with alpha > 0, alpha kept exact. Work is split into indep
 same task, tasks never share state, and a finished task is a file, so runs resume.
 
 Locally :func:`render_sprites` fans tasks out to ``workers`` long-lived Blender processes (one
-per group of designs, so a design's scene is built once for all its views). **A distributed
-engine plugs in at** :func:`render_sprites`'s ``groups`` loop: e.g. Ray would submit one
-``@ray.remote`` call of :func:`run_worker` per group (or per task) and gather the raw frames;
-:func:`crop_sprite` and :func:`write_index` stay as they are.
+per group of designs, so a design's scene is built once for all its views). With a Ray
+executor (:mod:`posebowl.scale`) each design's views are one Ray task (:func:`render_group`)
+declaring ``threads`` CPUs and :data:`BLENDER_TASK_MEMORY`: it runs the Blender venv's python
+on the worker, renders into a temporary folder of that node, crops, and writes the sprites into
+the shared ``out_dir`` atomically (a temporary name, then a rename). Either way a sprite file
+is whole or absent, and a rerun skips the sprites that are present and intact (a PNG from
+signature to IEND); :func:`crop_sprite` and :func:`write_index` are shared.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import pandas as pd
 
 from posebowl.errors import InputError, SetupError
+from posebowl.scale import Resources, Tally, raise_failures
+from posebowl.scale.base import Failed, Finished, Retried
+
+if TYPE_CHECKING:
+    from posebowl.scale import Executor, Progress
 
 # Pinned: bpy wheels exist for exactly one Python (3.11 for Blender 4.2) and need numpy < 2.
 BPY_REQUIREMENTS = ("bpy==4.2.0", "numpy==1.26.4")
@@ -41,6 +54,9 @@ INDEX_NAME = "index.csv"
 INDEX_COLUMNS = ("sprite", "spacecraft_id", "view_id", "held_out", "width", "height")
 HELD_OUT_EVERY = 6  # designs with id % 6 == 5 are held out (8 of 48)
 _NAME = re.compile(r"^sc(\d{4})_v(\d{2})\.png$")
+BLENDER_TASK_MEMORY = 2**30  # declared per Ray task; one Blender at 448 px peaked at 680 MB RSS
+_PNG_HEAD = b"\x89PNG\r\n\x1a\n"
+_PNG_TAIL = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
 
 @dataclass(frozen=True, order=True)
@@ -221,17 +237,39 @@ def write_index(sprite_dir: Path) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- rendering
 
 
+# Run by the Blender venv's python before it execs the worker: PR_SET_PDEATHSIG (1) makes the
+# kernel SIGKILL Blender when its parent dies. Done after exec, not in a preexec_fn, which is
+# unsafe in a threaded parent such as a Ray worker.
+_DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys; "
+    "ctypes.CDLL(None).prctl(1, signal.SIGKILL); "
+    "os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
 def run_worker(
-    python: Path, tasks: list[dict[str, object]], task_file: Path, log_file: Path
+    python: Path,
+    tasks: list[dict[str, object]],
+    task_file: Path,
+    log_file: Path,
+    *,
+    die_with_parent: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start one Blender worker process on ``tasks`` (see blender_worker.py)."""
+    """Start one Blender worker process on ``tasks`` (see blender_worker.py).
+
+    ``die_with_parent`` (Linux) kills Blender when its parent dies, e.g. a Ray worker killed
+    mid-task, so no orphan keeps rendering.
+    """
     task_file.write_text(json.dumps(tasks))
     log = log_file.open("ab")
     env = dict(os.environ)
     # Cycles and OIDN would start one thread per core in every worker; the scene sets the count.
     env["OMP_NUM_THREADS"] = str(tasks[0]["threads"]) if tasks else "1"
+    cmd = [str(python), str(WORKER), str(task_file)]
+    if die_with_parent:
+        cmd = [str(python), "-c", _DIE_WITH_PARENT, *cmd]
     return subprocess.Popen(
-        [str(python), str(WORKER), str(task_file)],
+        cmd,
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -250,6 +288,44 @@ def _group(tasks: Sequence[SpriteTask], workers: int) -> list[list[SpriteTask]]:
     return [g for g in groups if g]
 
 
+def intact(path: Path) -> bool:
+    """True when ``path`` is a whole PNG (signature and IEND trailer): cheap, no decode."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+            f.seek(-12, os.SEEK_END)
+            return head == _PNG_HEAD and f.read(12) == _PNG_TAIL
+    except OSError:
+        return False
+
+
+def save_sprite(raw: Path, out: Path, tmp_dir: Path, max_side: int | None, color_bits: int) -> None:
+    """Crop the raw Blender frame ``raw`` and write it to ``out`` atomically."""
+    tmp = tmp_dir / f"{out.stem}.{uuid.uuid4().hex[:8]}.png"
+    write_sprite(tmp, crop_sprite(read_rgba(raw), max_side), color_bits)
+    os.replace(tmp, out)
+
+
+def _payload(
+    tasks: Sequence[SpriteTask], raw_dir: Path, resolution: int, samples: int, threads: int
+) -> list[dict[str, object]]:
+    return [
+        {
+            "design_id": t.design_id,
+            "view_id": t.view_id,
+            "out": str((raw_dir / t.name).with_suffix(".raw.png").resolve()),
+            "resolution": resolution,
+            "samples": samples,
+            "threads": threads,
+        }
+        for t in tasks
+    ]
+
+
+def _render_times(log_text: str) -> list[float]:
+    return [float(x) for x in re.findall(r"POSEBOWL rendered \S+ in ([\d.]+)s", log_text)]
+
+
 def render_sprites(
     tasks: Sequence[SpriteTask],
     out_dir: Path,
@@ -261,51 +337,60 @@ def render_sprites(
     samples: int = 16,
     max_side: int | None = None,
     color_bits: int = 8,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> RenderReport:
     """Render ``tasks`` into ``out_dir`` (sprites + ``index.csv``); skip finished ones.
 
-    ``progress(done, total)`` is called as sprites land. Raises SetupError when the venv is
-    missing or a worker fails (with the tail of its log).
+    ``progress(tally)`` is called as sprites land. Raises SetupError when the venv is
+    missing or a worker fails (with the tail of its log). With a non-local ``executor`` the
+    designs run as its tasks (``workers`` is then the cluster's business).
     """
-    python = blender_python(venv)
+    local = executor is None or executor.name == "local"
+    python = blender_python(venv) if local else None
     out_dir.mkdir(parents=True, exist_ok=True)
+    todo = [t for t in tasks if not intact(out_dir / t.name)]
+    skipped = len(tasks) - len(todo)
+    tally = Tally(total=len(tasks), done=skipped, skipped=skipped)
+    if executor is not None and not local:
+        return _render_on(
+            executor,
+            todo,
+            out_dir,
+            venv=venv,
+            threads=threads,
+            resolution=resolution,
+            samples=samples,
+            max_side=max_side,
+            color_bits=color_bits,
+            progress=progress,
+            tally=tally,
+        )
+    assert python is not None
     work = out_dir / ".work"
     work.mkdir(exist_ok=True)
-    todo = [t for t in tasks if not (out_dir / t.name).exists()]
-    skipped = len(tasks) - len(todo)
     t0 = time.perf_counter()
     procs: list[tuple[subprocess.Popen[bytes], Path]] = []
     pending = {(work / t.name).with_suffix(".raw.png"): t for t in todo}
-    # Distributed engines plug in here: each group is independent (see the module docstring).
     for i, group in enumerate(_group(todo, workers)):
-        payload = [
-            {
-                "design_id": t.design_id,
-                "view_id": t.view_id,
-                "out": str((work / t.name).with_suffix(".raw.png").resolve()),
-                "resolution": resolution,
-                "samples": samples,
-                "threads": threads,
-            }
-            for t in group
-        ]
+        payload = _payload(group, work, resolution, samples, threads)
         log = work / f"worker{i}.log"
         log.write_bytes(b"")
         procs.append((run_worker(python, payload, work / f"tasks{i}.json", log), log))
     done = 0
     if progress:
-        progress(done, len(todo))
+        progress(tally)
     try:
         while pending:
             landed = [raw for raw in pending if raw.exists()]
             for raw in landed:
                 task = pending.pop(raw)
-                write_sprite(out_dir / task.name, crop_sprite(read_rgba(raw), max_side), color_bits)
+                save_sprite(raw, out_dir / task.name, work, max_side, color_bits)
                 raw.unlink()
                 done += 1
+                tally = tally.add(done=1)
                 if progress:
-                    progress(done, len(todo))
+                    progress(tally)
             if not landed:
                 failed = [(p, log) for p, log in procs if p.poll() not in (None, 0)]
                 if failed:
@@ -330,9 +415,142 @@ def render_sprites(
     seconds = time.perf_counter() - t0
     per = []
     for _, log in procs:
-        per += [
-            float(x) for x in re.findall(r"POSEBOWL rendered \S+ in ([\d.]+)s", log.read_text())
-        ]
+        per += _render_times(log.read_text())
     write_index(out_dir)
     shutil.rmtree(work, ignore_errors=True)
     return RenderReport(done, skipped, seconds, tuple(per))
+
+
+# ----------------------------------------------------------------------------- on a cluster
+
+
+class BlenderLost(RuntimeError):
+    """Blender died of a signal (killed, out of memory): worth another attempt elsewhere."""
+
+
+@dataclass(frozen=True)
+class GroupJob:
+    """One Ray task: the views of one design, and where the sprites go (picklable)."""
+
+    tasks: tuple[SpriteTask, ...]
+    out_dir: str  # the shared output folder, the same path on every node
+    venv: str | None  # --venv, used as given on every node
+    driver_venv: str  # the driver's venv path: the fallback when a node sets no env var
+    threads: int
+    resolution: int
+    samples: int
+    max_side: int | None
+    color_bits: int
+
+
+def worker_venv(job: GroupJob) -> Path:
+    """The Blender venv on this worker: --venv if given, else this node's
+    $POSEBOWL_BLENDER_VENV (set where `ray start` ran), else the driver's venv path."""
+    if job.venv:
+        return Path(job.venv)
+    return Path(os.environ.get(VENV_ENV_VAR) or job.driver_venv)
+
+
+def render_group(job: GroupJob) -> list[float]:
+    """Render one design's views on this node; return Blender's seconds per sprite."""
+    host = socket.gethostname()
+    try:
+        python = blender_python(worker_venv(job))
+    except SetupError as exc:
+        raise SetupError(f"On node {host}: {exc.message}", exc.fix) from None
+    out_dir = Path(job.out_dir)
+    tmp_dir = out_dir / ".work"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="posebowl-sprites-") as tmp:
+        raw_dir = Path(tmp)
+        payload = _payload(job.tasks, raw_dir, job.resolution, job.samples, job.threads)
+        log = raw_dir / "worker.log"
+        proc = run_worker(python, payload, raw_dir / "tasks.json", log, die_with_parent=True)
+        try:
+            rc = proc.wait()
+        finally:
+            if proc.poll() is None:  # this task was cancelled or interrupted
+                proc.kill()
+                proc.wait()
+        text = log.read_text(errors="replace")
+        tail = " | ".join(text.strip().splitlines()[-12:])
+        if rc < 0:
+            raise BlenderLost(f"Blender was killed by signal {-rc} on node {host}: {tail}")
+        if rc != 0:
+            raise SetupError(
+                f"A Blender worker exited {rc} on node {host}: {tail}",
+                "Check `posebowl synth setup` works on that node, then rerun (finished sprites "
+                "are kept).",
+            )
+        for t in job.tasks:
+            raw = (raw_dir / t.name).with_suffix(".raw.png")
+            if not raw.exists():
+                raise SetupError(
+                    f"Blender ended without rendering {t.name} on node {host}: {tail}",
+                    "Rerun; if it persists, render that design locally to see why.",
+                )
+            save_sprite(raw, out_dir / t.name, tmp_dir, job.max_side, job.color_bits)
+        return _render_times(text)
+
+
+def _render_on(
+    executor: Executor,
+    todo: Sequence[SpriteTask],
+    out_dir: Path,
+    *,
+    venv: Path | None,
+    threads: int,
+    resolution: int,
+    samples: int,
+    max_side: int | None,
+    color_bits: int,
+    progress: Progress | None,
+    tally: Tally,
+) -> RenderReport:
+    """:func:`render_sprites` on a cluster executor: one task per design."""
+    out = out_dir.resolve()
+    by_design: dict[int, list[SpriteTask]] = {}
+    for t in sorted(todo):
+        by_design.setdefault(t.design_id, []).append(t)
+    jobs = [
+        GroupJob(
+            tuple(group),
+            str(out),
+            str(venv.resolve()) if venv is not None else None,
+            str(venv_path(None).resolve()),
+            threads,
+            resolution,
+            samples,
+            max_side,
+            color_bits,
+        )
+        for group in by_design.values()
+    ]
+    t0 = time.perf_counter()
+    if progress:
+        progress(tally)
+    per: list[float] = []
+    failures: list[Failed] = []
+    events = executor.map(
+        render_group,
+        jobs,
+        resources=Resources(num_cpus=threads, memory=BLENDER_TASK_MEMORY),
+        retry_on=(BlenderLost, OSError),  # a killed Blender, a flaky shared file system
+    )
+    with contextlib.closing(events):  # an early stop (Ctrl-C) cancels what is still queued
+        for ev in events:
+            if isinstance(ev, Finished):
+                per += ev.result
+                tally = tally.add(done=len(jobs[ev.index].tasks))
+            elif isinstance(ev, Retried):
+                tally = tally.add(retries=ev.count)
+            elif isinstance(ev, Failed):
+                failures.append(ev)
+                tally = tally.add(failed=len(jobs[ev.index].tasks))
+            if progress:
+                progress(tally)
+    seconds = time.perf_counter() - t0
+    raise_failures(failures, len(jobs), "sprite")
+    write_index(out_dir)
+    shutil.rmtree(out_dir / ".work", ignore_errors=True)
+    return RenderReport(len(todo), tally.skipped, seconds, tuple(per))

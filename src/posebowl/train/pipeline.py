@@ -18,8 +18,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from posebowl.train import dataset, evaluate, export, fit
+
+if TYPE_CHECKING:
+    from posebowl.scale import Executor
 
 Log = Callable[[str], None]
 
@@ -34,6 +38,8 @@ class Recipe:
     generate: int = 0
     generate_val: int = 0
     synth_workers: int = 2
+    synth_executor: str = "local"  # or "ray": generation as Ray tasks (posebowl.scale)
+    ray_address: str | None = None
     val_fraction: float = 0.1
     train: fit.TrainConfig = field(default_factory=fit.TrainConfig)
     export_imgsz: int = 1280
@@ -43,12 +49,22 @@ class Recipe:
     eval_imgsz: int | None = None
 
 
-def generate(n: int, out: Path, split: str, workers: int, log: Log) -> Path:
+def generate(
+    n: int,
+    out: Path,
+    split: str,
+    workers: int,
+    log: Log,
+    executor: Executor | None = None,
+) -> Path:
     """Composite ``n`` synthetic images of ``split``'s designs into ``out`` (JPEG, for speed)."""
     from posebowl.synth.dataset import generate as synth_generate
 
-    log(f"generating {n} {split} images with {workers} workers into {out}")
-    synth_generate(out, n, split=split, workers=workers, image_format="jpg", force=True)
+    where = executor.describe() if executor is not None else f"{workers} workers"
+    log(f"generating {n} {split} images on {where} into {out}")
+    synth_generate(
+        out, n, split=split, workers=workers, image_format="jpg", force=True, executor=executor
+    )
     return out
 
 
@@ -61,16 +77,17 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
     data, val = list(recipe.data), list(recipe.val)
 
     t = time.perf_counter()
-    if recipe.generate:
-        data.append(
-            generate(recipe.generate, out / "synth" / "train", "train", recipe.synth_workers, log)
-        )
-    if recipe.generate_val:
-        val.append(
-            generate(
-                recipe.generate_val, out / "synth" / "heldout", "heldout", recipe.synth_workers, log
-            )
-        )
+    if recipe.generate or recipe.generate_val:
+        from posebowl.scale import make_executor
+
+        w = recipe.synth_workers
+        with make_executor(recipe.synth_executor, workers=w, address=recipe.ray_address) as ex:
+            if recipe.generate:
+                data.append(generate(recipe.generate, out / "synth" / "train", "train", w, log, ex))
+            if recipe.generate_val:
+                val.append(
+                    generate(recipe.generate_val, out / "synth" / "heldout", "heldout", w, log, ex)
+                )
     times["generate"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -93,6 +110,7 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
             "val": [str(p) for p in val],
             "generate": recipe.generate,
             "generate_val": recipe.generate_val,
+            "synth_executor": recipe.synth_executor,
             "val_fraction": recipe.val_fraction,
             "train": fit.config_dict(cfg),
             "export_imgsz": recipe.export_imgsz,
