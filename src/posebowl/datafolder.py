@@ -23,7 +23,7 @@ import contextlib
 import io
 import json
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -233,28 +233,37 @@ class Claim:
             self.save()
 
 
-def claim(folder: str | Path, *, force: bool, what: str = "a data set") -> Claim:
+Owned = Callable[[str], bool]  # also posebowl's: a relative path its manifest cannot list yet
+
+
+def claim(
+    folder: str | Path, *, force: bool, what: str = "a data set", also: Owned | None = None
+) -> Claim:
     """Make ``folder`` ready for a new data set written by posebowl, losing nothing.
 
     A missing or empty folder is created. A folder holding anything posebowl did not write
     there is refused (InputError naming those files). A folder holding only posebowl's own
     earlier output is refused unless ``force``, which deletes exactly those files (and the
-    sub-folders they leave empty).
+    sub-folders they leave empty). ``also`` says which other relative paths are posebowl's
+    (the files of an unfinished run, recorded elsewhere than in the manifest).
     """
-    return claim_all([(Path(folder), what)], force=force)[0]
+    return claim_all([(Path(folder), what, also)], force=force)[0]
 
 
-def claim_all(folders: Sequence[tuple[Path, str]], *, force: bool) -> list[Claim]:
-    """:func:`claim` several ``(folder, what)`` at once: every check passes before anything
-    is deleted, so a refusal for one folder leaves all of them as they were."""
+def claim_all(
+    folders: Sequence[tuple[Path, str] | tuple[Path, str, Owned | None]], *, force: bool
+) -> list[Claim]:
+    """:func:`claim` several ``(folder, what[, also])`` at once: every check passes before
+    anything is deleted, so a refusal for one folder leaves all of them as they were."""
     plans: list[tuple[Path, list[str]]] = []
-    for folder, what in folders:
-        folder = Path(folder)
+    for item in folders:
+        folder, what = Path(item[0]), item[1]
+        also = item[2] if len(item) > 2 else None
         if folder.exists() and not folder.is_dir():
             raise InputError(f"{folder} is a file, not a folder.", "Pass a folder path.")
         present = list(_walk_files(folder)) if folder.is_dir() else []
         made = _read_manifest(folder) if present else set()
-        foreign = [p for p in present if p not in made]
+        foreign = [p for p in present if p not in made and not (also and also(p))]
         if foreign:
             raise InputError(
                 f"{folder} holds {len(foreign)} file(s) not made by posebowl "

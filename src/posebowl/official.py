@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ MAX_WIDTH = 1280
 MAX_HEIGHT = 1024
 
 
-def read(path: str | Path, index: bool = False) -> pd.DataFrame:
+def read(path: str | Path | IO[bytes], index: bool = False) -> pd.DataFrame:
     """A CSV read as the official code reads it (``index``: ``index_col=["image_id"]``)."""
     if index:
         return pd.read_csv(path, index_col=INDEX_COLS)
@@ -49,7 +50,7 @@ def columns_problem(df: pd.DataFrame) -> str | None:
     return None
 
 
-def read_for_scorer(path: str | Path, role: str) -> pd.DataFrame | str:
+def read_for_scorer(path: str | Path | IO[bytes], role: str) -> pd.DataFrame | str:
     """score.py's reading of one file: the table, or the reason it gives for refusing it.
 
     ``role`` is ``"predicted"`` or ``"actual"`` (score.py words its messages by the file).

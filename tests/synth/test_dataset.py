@@ -58,7 +58,12 @@ def test_splits_keep_held_out_designs_apart(tmp_path, sprite_dir):
 def test_sample_test_set_keeps_labels_outside(tmp_path, sprite_dir):
     data, labels = tmp_path / "data", tmp_path / "data_labels"
     dataset.sample_test_set(data, labels, 3, split="all", sprite_dir=sprite_dir)
-    assert sorted(p.name for p in data.iterdir()) == ["images", "submission_format.csv"]
+    # and the list of what posebowl wrote there (never mounted in the sandbox)
+    assert sorted(p.name for p in data.iterdir()) == [
+        ".posebowl-files",
+        "images",
+        "submission_format.csv",
+    ]
     assert (labels / "test_labels.csv").is_file() and (labels / "test_metadata.csv").is_file()
     with pytest.raises(InputError, match="inside the data folder"):
         dataset.sample_test_set(data, data / "labels", 3, sprite_dir=sprite_dir, force=True)
@@ -81,7 +86,7 @@ def test_bad_inputs(tmp_path, sprite_dir, kwargs, message):
 
 def test_refuses_to_overwrite_without_force(tmp_path, sprite_dir):
     dataset.generate(tmp_path, 1, split="all", workers=1, sprite_dir=sprite_dir)
-    with pytest.raises(InputError, match="already holds images"):
+    with pytest.raises(InputError, match="already holds a data set made by posebowl"):
         dataset.generate(tmp_path, 1, split="all", workers=1, sprite_dir=sprite_dir)
     dataset.generate(tmp_path, 2, split="all", workers=1, sprite_dir=sprite_dir, force=True)
     assert len(list((tmp_path / "images").iterdir())) == 2
@@ -197,3 +202,18 @@ def test_cli_preview_from_a_test_set(tmp_path, sprite_dir):
     (labels / "test_labels.csv").unlink()
     res = CliRunner().invoke(cli, ["synth", "preview", "--from", str(data), "--out", str(out)])
     assert res.exit_code == 3 and "--labels" in res.output
+
+
+def test_force_never_deletes_what_posebowl_did_not_make(tmp_path, sprite_dir):
+    data, labels = tmp_path / "data", tmp_path / "data_labels"
+    dataset.sample_test_set(data, labels, 3, split="all", sprite_dir=sprite_dir)
+    real = data / "images" / "downloaded.png"  # a competitor's real image, dropped in later
+    real.write_bytes(b"png")
+    (labels / "train_labels.csv").write_text("theirs")
+    with pytest.raises(InputError, match="not made by posebowl"):
+        dataset.sample_test_set(data, labels, 3, split="all", sprite_dir=sprite_dir, force=True)
+    assert real.read_bytes() == b"png" and (labels / "train_labels.csv").read_text() == "theirs"
+    real.unlink()
+    (labels / "train_labels.csv").unlink()
+    again = dataset.sample_test_set(data, labels, 2, split="all", sprite_dir=sprite_dir, force=True)
+    assert sorted(p.stem for p in (data / "images").iterdir()) == sorted(again.image_id)

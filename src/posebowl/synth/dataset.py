@@ -30,7 +30,6 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -41,9 +40,9 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from posebowl import __version__
+from posebowl import __version__, datafolder, scratch
 from posebowl.errors import InputError, SetupError
-from posebowl.rules import BOX_COLUMNS, COLUMNS, INDEX_COLUMN
+from posebowl.rules import COLUMNS, INDEX_COLUMN
 from posebowl.scale import LocalExecutor, Resources, Tally, raise_failures, records
 from posebowl.scale.base import Failed, Finished, Retried
 from posebowl.synth.compose import N_BACKGROUNDS, SynthImage, make_image
@@ -55,7 +54,7 @@ if TYPE_CHECKING:
 IMAGE_FORMATS = ("png", "jpg")
 PNG_LEVEL = 1  # zlib level: 3-4x faster than 6 for ~5% larger files
 JPEG_QUALITY = 95
-META_COLUMNS = (INDEX_COLUMN, "spacecraft_id", "background_id")
+META_COLUMNS = datafolder.META_COLUMNS
 CHUNK = 16  # images per task (a resumable unit); part of a run's settings
 WORK_NAME = ".posebowl-synth"  # an unfinished run's settings and chunk records
 IMAGE_TASK_CPUS = 1.0  # one OpenCV thread per task
@@ -224,41 +223,74 @@ def _settings(
     }
 
 
-def _prepare(folder: Path, force: bool, what: str, settings: dict[str, object]) -> Path:
-    """Make ``folder/images`` ready; return the run's work folder (an unfinished run's is kept
-    when its settings equal ``settings``, so the rerun resumes it)."""
-    images, work = folder / "images", folder / WORK_NAME
-    run_file = work / "run.json"
-    if not force and run_file.is_file():
-        try:
-            earlier = json.loads(run_file.read_text())
-        except ValueError:
-            earlier = {}
-        if earlier == settings:
-            (work / "tmp").mkdir(exist_ok=True)
-            return work
-        diff = ", ".join(
-            f"{k} {earlier.get(k)!r} then, {v!r} now"
-            for k, v in settings.items()
-            if earlier.get(k) != v
-        )
-        raise InputError(
-            f"{folder} holds an unfinished run with other settings ({diff}).",
-            f"Rerun with the same settings to finish it, or pass --force to replace the {what}.",
-        )
-    if images.is_dir() and any(images.iterdir()):
-        if not force:
-            raise InputError(
-                f"{images} already holds images.",
-                f"Pass --force to replace the {what}, or choose another folder.",
-            )
-        shutil.rmtree(images)
-    shutil.rmtree(work, ignore_errors=True)
-    images.mkdir(parents=True, exist_ok=True)
+def _ours_in(folder: Path) -> datafolder.Owned:
+    """What of ``folder`` an unfinished run made: its work folder, and the images its chunk
+    records list (the manifest is written only when a run ends)."""
+    names: set[str] = set()
+    for record in (folder / WORK_NAME / "chunks").glob("*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            names |= {f"images/{f[0]}" for f in json.loads(record.read_text())["files"]}
+    return lambda rel: rel.startswith(f"{WORK_NAME}/") or rel in names
+
+
+def _resumable(folder: Path, force: bool, what: str, settings: dict[str, object]) -> bool:
+    """True when ``folder`` holds an unfinished run with these settings (and not ``force``);
+    InputError when it holds one with other settings."""
+    run_file = folder / WORK_NAME / "run.json"
+    if force or not run_file.is_file():
+        return False
+    try:
+        earlier = json.loads(run_file.read_text())
+    except ValueError:
+        earlier = {}
+    if earlier == settings:
+        return True
+    diff = ", ".join(
+        f"{k} {earlier.get(k)!r} then, {v!r} now"
+        for k, v in settings.items()
+        if earlier.get(k) != v
+    )
+    raise InputError(
+        f"{folder} holds an unfinished run with other settings ({diff}).",
+        f"Rerun with the same settings to finish it, or pass --force to replace the {what}.",
+    )
+
+
+def _prepare(
+    folder: Path,
+    force: bool,
+    what: str,
+    settings: dict[str, object],
+    labels_dir: Path | None = None,
+) -> tuple[Path, datafolder.Claim, datafolder.Claim | None]:
+    """Make ``folder`` (and ``labels_dir``) ready, losing nothing posebowl did not make.
+
+    Returns the run's work folder (an unfinished run's is kept when its settings equal
+    ``settings``, so the rerun resumes it) and the claims to record the written files in.
+    """
+    work = folder / WORK_NAME
+    resume = _resumable(folder, force, what, settings)
+    wanted: list[tuple[Path, str, datafolder.Owned | None]] = [(folder, what, _ours_in(folder))]
+    if labels_dir is not None:
+        wanted.append((labels_dir, "test labels", None))
+    if resume:  # the data folder is kept; earlier labels no longer match it
+        data_claim = datafolder.Claim(folder)
+        labels = datafolder.claim_all(wanted[1:], force=True) if labels_dir else []
+        (work / "tmp").mkdir(exist_ok=True)
+        return work, data_claim, labels[0] if labels else None
+    claims = datafolder.claim_all(wanted, force=force)
+    (folder / "images").mkdir(parents=True, exist_ok=True)
     (work / "chunks").mkdir(parents=True)
     (work / "tmp").mkdir()
-    records.write_atomic(run_file, json.dumps(settings, indent=1).encode(), work / "tmp")
-    return work
+    records.write_atomic(work / "run.json", json.dumps(settings, indent=1).encode(), work / "tmp")
+    return work, claims[0], claims[1] if labels_dir is not None else None
+
+
+def _finish(claim: datafolder.Claim, df: pd.DataFrame, image_format: str, work: Path) -> None:
+    """Record the images written, write the manifest, remove the run's work folder."""
+    claim.record(*(f"images/{i}.{image_format}" for i in df[INDEX_COLUMN]))
+    claim.save()
+    scratch.remove_tree(work)
 
 
 def make_rows(
@@ -317,7 +349,7 @@ def make_rows(
     _check_software(results.values(), here)
     rows = [r for i in range(len(chunks)) for r in results[i].rows]
     if own_work:
-        shutil.rmtree(work, ignore_errors=True)
+        scratch.remove_tree(work)
     return pd.DataFrame(rows, columns=[*COLUMNS, *META_COLUMNS[1:]])
 
 
@@ -360,13 +392,6 @@ def _check_software(results: Iterable[ChunkResult], here: tuple[tuple[str, str],
             )
 
 
-def _format_frame(ids: pd.Series) -> pd.DataFrame:
-    fmt = pd.DataFrame({INDEX_COLUMN: ids})
-    for c in BOX_COLUMNS:
-        fmt[c] = 0
-    return fmt
-
-
 def generate(
     out_dir: Path,
     n: int,
@@ -389,7 +414,7 @@ def generate(
     _check(n, image_format, workers)
     SpritePool(sprite_dir, split)
     settings = _settings(n, split, seed, image_format, sprite_dir, n_backgrounds)
-    work = _prepare(out_dir, force, "data set", settings)
+    work, claim, _ = _prepare(out_dir, force, "a data set", settings)
     df = make_rows(
         n,
         out_dir / "images",
@@ -403,10 +428,9 @@ def generate(
         executor=executor,
         work_dir=work,
     )
-    df[list(COLUMNS)].to_csv(out_dir / "train_labels.csv", index=False)
-    df[list(META_COLUMNS)].to_csv(out_dir / "train_metadata.csv", index=False)
-    _format_frame(df[INDEX_COLUMN]).to_csv(out_dir / "submission_format.csv", index=False)
-    shutil.rmtree(work, ignore_errors=True)
+    datafolder.write_labels(claim, df, kind="train")
+    datafolder.write_format(claim, df[INDEX_COLUMN])
+    _finish(claim, df, image_format, work)
     return df
 
 
@@ -437,7 +461,8 @@ def sample_test_set(
         )
     SpritePool(sprite_dir, split)
     settings = _settings(n, split, seed, "png", sprite_dir, N_BACKGROUNDS)
-    work = _prepare(data_dir, force, "test set", settings)
+    work, claim, labels_claim = _prepare(data_dir, force, "a test set", settings, labels_dir)
+    assert labels_claim is not None
     df = make_rows(
         n,
         data_dir / "images",
@@ -449,9 +474,8 @@ def sample_test_set(
         executor=executor,
         work_dir=work,
     )
-    _format_frame(df[INDEX_COLUMN]).to_csv(data_dir / "submission_format.csv", index=False)
-    labels_dir.mkdir(parents=True, exist_ok=True)
-    df[list(COLUMNS)].to_csv(labels_dir / "test_labels.csv", index=False)
-    df[list(META_COLUMNS)].to_csv(labels_dir / "test_metadata.csv", index=False)
-    shutil.rmtree(work, ignore_errors=True)
+    datafolder.write_format(claim, df[INDEX_COLUMN])
+    with labels_claim.saving():
+        datafolder.write_labels(labels_claim, df, kind="test")
+    _finish(claim, df, "png", work)
     return df
