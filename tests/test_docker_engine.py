@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from posebowl import engines, runner, runtime_env
-from posebowl.engines import cgroups
+from posebowl.engines import cgroups, docker_image
 from posebowl.engines import docker as docker_mod
 from posebowl.engines.base import (
     DATA,
@@ -57,6 +57,14 @@ class Fake:
         monkeypatch.setenv("FAKE_DOCKER_STATE", str(self.state))
         monkeypatch.setenv("FAKE_DOCKER_LOCK", LOCK_SHA)
         monkeypatch.setenv("PATH", f"{self.bin}{os.pathsep}{os.environ['PATH']}")
+        # a complete wheelhouse of empty stand-ins: a fake build downloads nothing
+        wheelhouse = tmp_path / "wheelhouse"
+        stubs = wheelhouse / LOCK_SHA[:16]
+        stubs.mkdir(parents=True)
+        for e in docker_image.read_lock(ROOT / "runtime" / "requirements.txt"):
+            (stubs / f"{e.name.replace('-', '_')}-{e.version}-py3-none-any.whl").touch()
+        (stubs / docker_image.COMPLETE).touch()
+        monkeypatch.setenv(docker_image.WHEELHOUSE_ENV, str(wheelhouse))
         self.mode("success")
 
     def mode(self, mode: str) -> None:
@@ -513,21 +521,26 @@ def test_cli_runtime_test_with_docker_mounts_the_tests(fake):
 
 
 def test_cli_build_image_from_the_lock(fake):
-    res = posebowl("runtime", "build", "--engine", "docker", "--image", "pb:test", cwd=ROOT)
+    # (a real build, offline on the stand-in base: tests/test_dockerfile.py)
+    res = posebowl(
+        "runtime", "build", "--engine", "docker", "--image", "pb:test", "--base-image", "base:1",
+        cwd=ROOT,
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
     (build,) = fake.calls("build")
-    assert build == [
-        "build", "--platform", "linux/amd64", "--file", str(ROOT / "runtime" / "Dockerfile"),
-        "--tag", "pb:test", "--build-arg", f"LOCK_SHA256={LOCK_SHA}",
-        "--build-arg", "UID=1000", "--build-arg", "GID=1000", str(ROOT),
-    ]  # fmt: skip
+    assert build[:3] == ["build", "--network", "none"]
+    assert build[build.index("--tag") + 1] == "pb:test"
+    assert build[build.index("--file") + 1] == str(ROOT / "runtime" / "Dockerfile")
+    build_args = {build[i + 1] for i, a in enumerate(build) if a == "--build-arg"}
+    assert {f"LOCK_SHA256={LOCK_SHA}", "BASE_IMAGE=base:1", "UID=1000"} <= build_args
+    assert build[-1] != str(ROOT) and Path(build[-1]).name == "context"  # a staged context
 
 
 def test_cli_build_failure_says_what_to_do_offline(fake):
     fake.mode("build-fails")
     res = posebowl("runtime", "build", "--engine", "docker", cwd=ROOT)
     assert res.returncode == 4
-    assert "failed to resolve source" in res.stderr and "docker save" in res.stderr
+    assert "failed to resolve source" in res.stderr and "scripts/docker-base.sh" in res.stderr
 
 
 def test_make_build_with_engine_docker_builds_the_image(tmp_path, fake):

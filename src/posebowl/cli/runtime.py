@@ -10,7 +10,7 @@ import click
 from posebowl import engines, limits, runner, runtime_env
 from posebowl.cli._render import err, out
 from posebowl.cli._sandbox import engine_option
-from posebowl.engines import docker
+from posebowl.engines import docker, docker_image
 from posebowl.engines.base import Bind
 from posebowl.errors import InputError
 
@@ -82,8 +82,19 @@ def lock_cmd(project_dir: Path | None, group: str | None, upgrade: bool, check: 
 @click.option("--force", is_flag=True, help="Delete and rebuild the venv from scratch.")
 @engine_option("docker: build the runtime image instead of the venv (auto and bwrap: the venv).")
 @_image_option
+@click.option(
+    "--base-image",
+    envvar=docker_image.BASE_IMAGE_ENV,
+    help=f"docker: the image to build on [default: {docker_image.DEFAULT_BASE_IMAGE}; offline, "
+    f"a stand-in from scripts/docker-base.sh: {docker_image.STAND_IN_BASE_IMAGE}].",
+)
 def build_cmd(
-    project_dir: Path | None, groups: tuple[str, ...], force: bool, engine: str, image: str
+    project_dir: Path | None,
+    groups: tuple[str, ...],
+    force: bool,
+    engine: str,
+    image: str,
+    base_image: str | None,
 ) -> int:
     """Create .runtime/venv from the lock (does nothing when the lock has not changed).
 
@@ -97,8 +108,11 @@ def build_cmd(
                 "Use the bwrap engine for them, or add the group's lock to runtime/Dockerfile.",
             )
         err.print(f"Building the Docker image {image} from {docker.DOCKERFILE} ...")
-        docker.build_image(project.root, image, echo=_echo)
-        out.print(f"[green]✓[/] image {image} built from runtime/requirements.txt")
+        built = docker.build_image(
+            project.root, image, echo=_echo, base_image=base_image, force=force
+        )
+        what = "built" if built.changed else "up to date (same lock, base and Dockerfile)"
+        out.print(f"[green]✓[/] image {image} {what}: the lock on {built.base_image}")
         return 0
     with err.status(f"Building the runtime in {project.venv} (a minute on first build) ..."):
         res = runtime_env.build(project, groups, force=force)

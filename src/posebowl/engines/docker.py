@@ -37,7 +37,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from posebowl.engines import cgroups
+from posebowl.engines import cgroups, docker_image
 from posebowl.engines._supervise import OutputPump, spawn
 from posebowl.engines.base import (
     ENTRYPOINT,
@@ -54,7 +54,7 @@ from posebowl.errors import InputError, SetupError
 
 DEFAULT_IMAGE = "posebowl-runtime:local"
 IMAGE_ENV = "POSEBOWL_IMAGE"
-DOCKERFILE = Path("runtime") / "Dockerfile"
+DOCKERFILE = docker_image.DOCKERFILE
 LOCK_LABEL = "org.posebowl.lock-sha256"
 OWNER_LABEL = "org.posebowl.owner"
 NAME_PREFIX = "posebowl-"
@@ -579,41 +579,16 @@ def _stream(argv: list[str], echo: Callable[[str], None] | None) -> tuple[int, s
     return proc.wait(), "\n".join(last)
 
 
-def build_argv(
-    docker: str,
-    project_root: Path,
-    image: str,
-    lock_sha256: str,
-    uid: int = SANDBOX_UID,
-    gid: int = SANDBOX_GID,
-) -> list[str]:
-    """The ``docker build`` of the runtime image; the lock's hash becomes a label of it."""
-    return [
-        docker,
-        "build",
-        "--platform",
-        PLATFORM,
-        "--file",
-        str(project_root / DOCKERFILE),
-        "--tag",
-        image,
-        "--build-arg",
-        f"LOCK_SHA256={lock_sha256}",
-        "--build-arg",
-        f"UID={uid}",
-        "--build-arg",
-        f"GID={gid}",
-        str(project_root),
-    ]
-
-
 def build_image(
     project_root: Path,
     image: str,
     docker: str | None = None,
     echo: Callable[[str], None] | None = None,
-) -> None:
-    """``docker build`` the runtime image from ``runtime/Dockerfile`` and the current lock."""
+    base_image: str | None = None,
+    force: bool = False,
+) -> docker_image.ImageBuild:
+    """Build the runtime image offline from the lock (:mod:`posebowl.engines.docker_image`);
+    nothing happens when an image with the same lock, base and context is there."""
     from posebowl import runtime_env
 
     project = runtime_env.Project(project_root)
@@ -624,13 +599,9 @@ def build_image(
     reason = engine.health_check()
     if reason:
         raise SetupError(reason)
-    sha = runtime_env.sha256_file(project.lock_file())
-    rc, last = _stream(build_argv(engine.docker, project.root, image, sha), echo)
-    if rc != 0:
-        raise SetupError(
-            f"docker build of {image} failed (exit code {rc}):\n{last}",
-            "It needs the base image (python:3.11 slim) and PyPI; " + OFFLINE_HINT,
-        )
+    return docker_image.build(
+        project.root, image, engine.docker, base_image=base_image, force=force, echo=echo
+    )
 
 
 def pull_image(
