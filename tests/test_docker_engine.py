@@ -135,7 +135,7 @@ def test_run_argv_is_exactly_the_platform_command(tmp_path):
         "--user", "1234:5678",
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only",
         "--tmpfs", f"/tmp:rw,exec,nosuid,size={4 * GIB},mode=1777",
-        "--tmpfs", f"{HOME}:rw,exec,nosuid,size={4 * GIB},mode=1777",
+        "--tmpfs", f"{HOME}:rw,exec,nosuid,size={4 * GIB},uid=1234,gid=5678,mode=0755",
         "--shm-size", str(GIB),
         "--memory", str(4 * GIB), "--memory-swap", str(4 * GIB),
         "--cpus", "2",  # 4 asked, the daemon has 2

@@ -58,13 +58,17 @@ def test_happy_path(tmp_path, data, engine):
 
 
 def test_runs_unprivileged_with_no_capabilities(tmp_path, data, engine):
-    main = 'id -u; id -g; grep CapEff /proc/self/status; echo "home=$HOME"\n' + WRITE_VALID
+    main = (
+        'id -u; id -g; grep CapEff /proc/self/status; echo "home=$HOME"\n'
+        'mkdir "$HOME/.config" && touch /tmp/t && echo "home and tmp writable"\n' + WRITE_VALID
+    )
     o = run_zip(tmp_path, zip_of(tmp_path, main), data, engine=engine)
     assert o.verdict.status is Status.SUCCESS, o.log
     lines = [ln.split(" ", 2)[2] for ln in o.log.splitlines()]
     assert "1000" in lines
     assert "CapEff:\t0000000000000000" in lines
     assert "home=/home/appuser" in lines
+    assert "home and tmp writable" in lines
 
 
 PROBE = """python - <<'EOF'

@@ -167,7 +167,12 @@ def run_argv(
     args += ["--user", f"{user[0]}:{user[1]}"]
     args += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only"]
     args += ["--tmpfs", f"/tmp:rw,exec,nosuid,size={tmp_size},mode=1777"]
-    args += ["--tmpfs", f"{HOME}:rw,exec,nosuid,size={tmp_size},mode=1777"]
+    # $HOME exists in the image (useradd --create-home): Docker then mounts the tmpfs with the
+    # image folder's mode and root as owner, whatever mode= says; uid/gid make it the run's own
+    args += [
+        "--tmpfs",
+        f"{HOME}:rw,exec,nosuid,size={tmp_size},uid={user[0]},gid={user[1]},mode=0755",
+    ]
     args += ["--shm-size", str(lim.effective_shm_bytes)]
     if lim.memory_bytes is not None:
         # --memory-swap is memory + swap: equal to --memory, no swap can stretch the limit
