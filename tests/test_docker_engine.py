@@ -146,7 +146,8 @@ def test_run_argv_is_exactly_the_platform_command(tmp_path):
         "--mount", f"type=bind,source={tmp_path / 'work'},target={WORKDIR}",
         "--mount", f"type=bind,source={tmp_path / 'sub'},target={SUBMISSION}",
         "--env", f"HOME={HOME}", "--env", "LANG=C.UTF-8", "--env", "TINI_KILL_PROCESS_GROUP=1",
-        "--workdir", WORKDIR,
+        "--env", "POSEBOWL_HOLD_STDIN=1",  # the entrypoint waits for our go: cgroup read first
+        "--workdir", WORKDIR, "--interactive",
         "--entrypoint", "sh", "img:1", ENTRYPOINT,
     ]  # fmt: skip
 
@@ -163,6 +164,7 @@ def test_unlimited_and_shell_requests(tmp_path):
     argv = docker_mod.run_argv("docker", "img", req, "n", info, (1000, 1000), "o", tty=True)
     for flag in ("--network", "--memory", "--memory-swap", "--cpus", "--pids-limit"):
         assert flag not in argv
+    assert "POSEBOWL_HOLD_STDIN=1" not in argv  # the terminal is the shell's
     assert argv[-8:] == [
         "--interactive", "--tty", "--entrypoint", "sh", "img", ENTRYPOINT, "--allow-network",
         "bash", "-i",

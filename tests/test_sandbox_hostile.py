@@ -239,6 +239,34 @@ def test_oom_is_never_success_even_if_main_sh_recovers(tmp_path, data, engine):
     assert (o.out / "submission.csv").is_file()
 
 
+def test_the_cpu_time_and_peak_memory_count_to_the_very_end(tmp_path, data, engine):
+    # Read from the run's cgroup once it ended (docker: before the container, and with it its
+    # cgroup, is gone): the CPU burnt in the last instant counts too.
+    main = (
+        WRITE_VALID
+        + """python - <<'EOF'
+import time
+block = bytearray(200 << 20)  # touched: 200 MiB resident
+while time.process_time() < 1.5:
+    pass
+EOF
+times > /tmp/times  # (in this shell: a pipe's subshell has no children)
+echo "children: $(tail -n 1 /tmp/times)"
+"""
+    )
+    o = run_zip(tmp_path, zip_of(tmp_path, main), data, engine=engine)
+    assert o.verdict.status is Status.SUCCESS, o.log
+    # what main.sh's children used, as its shell counts it: "0m1.43s 0m0.20s" (user, system)
+    user, system = o.log.split("children: ")[1].split()[:2]
+    burnt = sum(
+        int(t.split("m")[0]) * 60 + float(t.split("m")[1].rstrip("s")) for t in (user, system)
+    )
+    assert burnt >= 1.5
+    assert o.result["cpu_seconds"] >= burnt  # the whole run counts: main.sh and the rest
+    assert o.result["peak_memory_bytes"] >= 200 << 20
+    assert not any("unknown" in n for n in o.result["notes"]), o.result["notes"]
+
+
 def test_sleep_past_the_time_limit(tmp_path, data, engine):
     o = run_zip(
         tmp_path,

@@ -14,13 +14,17 @@ READ_CHUNK = 1 << 16
 
 
 def spawn(
-    argv: Sequence[str], capture: bool, preexec_fn: Callable[[], None] | None = None
+    argv: Sequence[str],
+    capture: bool,
+    preexec_fn: Callable[[], None] | None = None,
+    stdin_pipe: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv``. ``capture``: no stdin, stdout and stderr merged into one pipe, a new
-    session (Ctrl-C is ours to handle); else it shares our terminal (an interactive run)."""
+    """Start ``argv``. ``capture``: no stdin (``stdin_pipe``: a pipe from us), stdout and stderr
+    merged into one pipe, a new session (Ctrl-C is ours to handle); else it shares our terminal
+    (an interactive run)."""
     return subprocess.Popen(
         argv,
-        stdin=subprocess.DEVNULL if capture else None,
+        stdin=(subprocess.PIPE if stdin_pipe else subprocess.DEVNULL) if capture else None,
         stdout=subprocess.PIPE if capture else None,
         stderr=subprocess.STDOUT if capture else None,
         start_new_session=capture,

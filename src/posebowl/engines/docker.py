@@ -80,6 +80,8 @@ STOP_SLACK_S = 5.0  # after `docker stop -t GRACE` had its time: `docker kill`
 POLL_S = 1.0  # how often the container's cgroup is read (peak memory, OOM kills, CPU time)
 OBSERVE_TRIES = 30  # docker inspect calls to find the running container's cgroup, at most
 INFERRED_OOM_SHARE = 0.9  # exit 137 with the peak at >= 90% of the limit counts as out of memory
+HOLD_ENV = "POSEBOWL_HOLD_STDIN"  # entrypoint.sh: wait for a line on stdin before ending
+END_MARK = b"posebowl-entrypoint: exit-code "  # entrypoint.sh's last line, then it waits
 
 
 def _entrypoint_file() -> Path:
@@ -191,13 +193,15 @@ def run_argv(
     env["TINI_KILL_PROCESS_GROUP"] = "1"
     if request.interactive and os.environ.get("TERM"):
         env["TERM"] = os.environ["TERM"]
+    if not request.interactive:
+        # the entrypoint waits for a line on stdin before it ends the container: its cgroup
+        # (final peak memory, CPU time, pids count) is read first (DockerEngine._run)
+        env[HOLD_ENV] = "1"
     for k, v in env.items():
         args += ["--env", f"{k}={v}"]
-    args += ["--workdir", request.cwd]
-    if request.interactive:
-        args.append("--interactive")
-        if tty:
-            args.append("--tty")
+    args += ["--workdir", request.cwd, "--interactive"]
+    if request.interactive and tty:
+        args.append("--tty")
     args += ["--entrypoint", request.command[0], image, *request.command[1:]]
     return args
 
@@ -397,7 +401,8 @@ class DockerEngine:
         lim = request.limits
         start = time.monotonic()
         capture = not request.interactive
-        proc = spawn(argv, capture)  # capture: Ctrl-C is ours to handle, we stop the container
+        # capture: Ctrl-C is ours to handle, we stop the container; stdin: the entrypoint's go
+        proc = spawn(argv, capture, stdin_pipe=capture)
         restore: list[tuple[int, Any]] = []
         if threading.current_thread() is threading.main_thread():
             if not capture:
@@ -417,7 +422,30 @@ class DockerEngine:
         oom_seen = 0
         pids_hit = False
         exit_code: int | None = None
-        output = OutputPump(proc, tail)
+        ended = False  # the entrypoint said its last line and waits for our go
+        window = b""
+
+        def watch(data: bytes) -> None:  # sees every chunk of output before the log does
+            nonlocal ended, window
+            if END_MARK in window + data:
+                ended = True
+            window = (window + data)[-len(END_MARK) :]
+            tail(data)
+
+        def sample() -> None:
+            nonlocal observer, tries, peak, cpu_s, oom_seen, pids_hit
+            if observer is True:
+                tries += 1
+                observer = self._observe(name) if tries <= OBSERVE_TRIES else None
+            if isinstance(observer, cgroups.Cgroup):
+                u = observer.usage()
+                if u.peak_memory_bytes is not None:
+                    peak = max(peak or 0, u.peak_memory_bytes)
+                cpu_s = u.cpu_s if u.cpu_s is not None else cpu_s
+                oom_seen = max(oom_seen, u.oom_kills)
+                pids_hit = pids_hit or u.pids_limit_hit
+
+        output = OutputPump(proc, watch)
         stopper: subprocess.Popen[bytes] | None = None
         try:
             while exit_code is None:
@@ -426,19 +454,17 @@ class DockerEngine:
                 exit_code = output.step(max(0.0, min(wake - now, POLL_S)))
                 if exit_code is not None:
                     break
+                if ended and proc.stdin is not None and not proc.stdin.closed:
+                    # the last reading, while the container and its cgroup still exist; then
+                    # the entrypoint may end it (a forged last line only makes this one early)
+                    if observer is True:
+                        tries = 0  # the container is held: it is running now, find it
+                    sample()
+                    _release(proc)
                 now = time.monotonic()
                 if now >= next_poll:
                     next_poll = now + POLL_S
-                    if observer is True:
-                        tries += 1
-                        observer = self._observe(name) if tries <= OBSERVE_TRIES else None
-                    if isinstance(observer, cgroups.Cgroup):
-                        u = observer.usage()
-                        if u.peak_memory_bytes is not None:
-                            peak = max(peak or 0, u.peak_memory_bytes)
-                        cpu_s = u.cpu_s if u.cpu_s is not None else cpu_s
-                        oom_seen = max(oom_seen, u.oom_kills)
-                        pids_hit = pids_hit or u.pids_limit_hit
+                    sample()
                 if not timed_out and now >= deadline:
                     timed_out = True
                     grace = str(math.ceil(lim.kill_grace_s))
@@ -457,6 +483,7 @@ class DockerEngine:
                         proc.kill()  # the docker client itself hangs: let it go
                         stage_at = now + 3600.0
         except BaseException:
+            _release(proc)
             self._cli("kill", name, timeout=15)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=STOP_SLACK_S)
@@ -465,6 +492,7 @@ class DockerEngine:
                 proc.wait()
             raise
         finally:
+            _release(proc)
             output.close()
             if stopper is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -541,6 +569,17 @@ class _Tail:
 
     def text(self) -> str:
         return b"".join(self._chunks).decode("utf-8", "replace")
+
+
+def _release(proc: subprocess.Popen[bytes]) -> None:
+    """Give the held entrypoint its go (a line, then the end of its stdin); idempotent."""
+    if proc.stdin is None or proc.stdin.closed:
+        return
+    with contextlib.suppress(OSError):
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
