@@ -53,7 +53,7 @@ TEST_IMAGE_ENV = "POSEBOWL_TEST_IMAGE"
 ENGINES = ("bwrap", "docker")
 
 
-def test_image() -> str:
+def docker_test_image() -> str:
     return os.environ.get(TEST_IMAGE_ENV) or DEFAULT_IMAGE
 
 
@@ -87,7 +87,7 @@ def docker_problem() -> str | None:
     reason = daemon_problem()
     if reason:
         return reason
-    engine = DockerEngine(image=test_image())
+    engine = DockerEngine(image=docker_test_image())
     engine.health_check()
     try:
         engine.check_image()
@@ -123,7 +123,7 @@ def engine_params() -> list:
 
 
 def make_engine(name: str) -> Engine:
-    return BwrapEngine() if name == "bwrap" else DockerEngine(image=test_image())
+    return BwrapEngine() if name == "bwrap" else DockerEngine(image=docker_test_image())
 
 
 @functools.cache

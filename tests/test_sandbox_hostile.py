@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 
+from posebowl.engines import docker as docker_mod
 from posebowl.engines.base import Engine, Status
 from posebowl.errors import SetupError
 from posebowl.packing import pack
@@ -22,6 +29,7 @@ from .sandbox_helpers import (
     WRITE_VALID,
     add_symlink,
     bare_runtime,
+    docker_test_image,
     engine_params,
     fast_limits,
     make_data,
@@ -475,3 +483,50 @@ def test_scratch_space_is_cleaned_up(tmp_path, data, engine):
     run_zip(tmp_path, zip_of(tmp_path, "echo hi > /tmp/x\n" + WRITE_VALID), data, engine=engine)
     after = {p for p in os.listdir("/tmp") if p.startswith("posebowl-")}
     assert after <= before
+
+
+def _marked(token: str) -> list[int]:
+    """Live processes whose environment holds POSEBOWL_TEST_MARK=token (this test's only)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/environ", "rb") as f:
+                    if f"POSEBOWL_TEST_MARK={token}".encode() in f.read():
+                        found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def test_the_sandbox_dies_with_posebowl_even_on_sigkill(tmp_path, data, engine):
+    # posebowl killed outright cannot clean up: bwrap's --die-with-parent ends the sandbox; the
+    # docker engine's guard process removes the container (the daemon would keep it running)
+    token = secrets.token_hex(8)
+    mark = f"POSEBOWL_TEST_MARK={token}"
+    z = zip_of(tmp_path, f"{mark} sleep 1000 &\n{mark} sleep 1000\n")
+    runtime = bare_runtime(tmp_path.parent).venv
+    env = {**os.environ, "POSEBOWL_IMAGE": docker_test_image()}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "posebowl.cli.main", "run", z, "--data", data, "--out",
+         tmp_path / "out", "--engine", engine.name, "--runtime", runtime],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(_marked(token)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(_marked(token)) == 2, "the submission never started"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while _marked(token) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _marked(token) == []
+    if engine.name == "docker":
+        owner = f"{docker_mod.OWNER_LABEL}={socket.gethostname()}:{proc.pid}"
+        ps = ["docker", "ps", "--all", "--quiet", "--filter", f"label={owner}"]
+        while (left := subprocess.run(ps, capture_output=True, text=True).stdout.strip()) and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.2)  # (killed at once, removed a moment later)
+        assert left == "", "the container was left behind"

@@ -364,10 +364,12 @@ class DockerEngine:
         owner = f"{socket.gethostname()}:{os.getpid()}"
         tty = request.interactive and sys.stdin.isatty() and sys.stdout.isatty()
         argv = run_argv(self.docker, self.image, request, name, self.info, user, owner, tty)
+        guard = _Guard(self.docker, name)  # first: no container may outlive posebowl
         try:
             return self._run(argv, request, name, on_output, notes)
         finally:
             self._cli("rm", "--force", "--volumes", name, timeout=60)
+            guard.done()
 
     def _inspect(self, name: str) -> dict[str, Any] | None:
         proc = self._cli("inspect", "--type", "container", name, timeout=30)
@@ -569,6 +571,44 @@ class _Tail:
 
     def text(self) -> str:
         return b"".join(self._chunks).decode("utf-8", "replace")
+
+
+#: The guard: waits for posebowl's "done"; if posebowl dies first (its end of the pipe closes,
+#: even on SIGKILL), it removes the container, which the daemon would otherwise keep running.
+_GUARD = """import subprocess, sys, time
+if sys.stdin.readline().strip() != "done":
+    for _ in range(2):  # (again: a container created just as posebowl died)
+        subprocess.run([sys.argv[1], "rm", "--force", "--volumes", sys.argv[2]],
+                       stdin=subprocess.DEVNULL, capture_output=True)
+        time.sleep(2)
+"""
+
+
+class _Guard:
+    """A small process of its own session that removes the container if posebowl dies."""
+
+    def __init__(self, docker: str, name: str) -> None:
+        try:
+            self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _GUARD, docker, name],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError:
+            self._proc = None
+
+    def done(self) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            return
+        with contextlib.suppress(OSError):
+            proc.stdin.write(b"done\n")
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
 
 
 def _release(proc: subprocess.Popen[bytes]) -> None:
