@@ -331,11 +331,12 @@ def _docker(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def small_image():
+def small_image(tmp_path):
     name = f"posebowl-test-small:{os.getpid()}"
     yield name
     _docker("image", "rm", "--force", name)
-    di.prune_stages("docker")
+    lock = tmp_path / "runtime" / "requirements.txt"
+    di.prune_stages("docker", only_lock=hashlib.sha256(lock.read_bytes()).hexdigest())
 
 
 @pytest.mark.docker
@@ -379,6 +380,18 @@ def test_a_small_image_builds_offline_on_the_stand_in_and_rebuilds_as_a_no_op(
         runtime="small",
     )  # fmt: skip
     assert not again.changed and again.build_s == 0.0
+    # a change to anything but the lock rebuilds from the cached first stage (no reinstall)
+    (lock.parent / "tests" / "test_small.py").write_text("import click  # changed\n")
+    lines.clear()
+    changed = di.build(
+        ROOT, small_image, "docker", base_image=di.STAND_IN_BASE_IMAGE, lock=lock,
+        runtime="small", echo=lines.append,
+    )  # fmt: skip
+    assert changed.changed
+    installs = [i for i, ln in enumerate(lines) if "pip" in ln and "--require-hashes" in ln]
+    assert installs and any(
+        "Using cache" in ln or "CACHED" in ln for ln in lines[installs[0] : installs[0] + 3]
+    ), "\n".join(lines)
 
 
 @pytest.mark.docker
@@ -397,8 +410,9 @@ def test_a_tampered_wheel_is_refused_by_the_hash_check_inside_the_build(tmp_path
             body = orig.read(item)
             zf.writestr(item, body + b"\n# tampered\n" if item.filename.endswith(".py") else body)
     assert click.read_bytes() != data
+    sha = hashlib.sha256(lock.read_bytes()).hexdigest()
     argv = di.build_argv(
-        "docker", ctx, DOCKERFILE, small_image, di.STAND_IN_BASE_IMAGE, "small", "x", "y"
+        "docker", ctx, DOCKERFILE, small_image, di.STAND_IN_BASE_IMAGE, "small", sha, "y"
     )
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=600)
     assert proc.returncode != 0

@@ -308,14 +308,19 @@ def image_labels(docker: str, image: str) -> dict[str, str] | None:
         return {}
 
 
-def image_size(docker: str, image: str) -> int | None:
+def _inspect(docker: str, image: str, template: str) -> str | None:
     proc = subprocess.run(
-        [docker, "image", "inspect", "--format", "{{.Size}}", image],
+        [docker, "image", "inspect", "--format", template, image],
         capture_output=True,
         text=True,
         stdin=subprocess.DEVNULL,
     )
-    return int(proc.stdout) if proc.returncode == 0 and proc.stdout.strip().isdigit() else None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def image_size(docker: str, image: str) -> int | None:
+    size = _inspect(docker, image, "{{.Size}}")
+    return int(size) if size and size.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -349,13 +354,16 @@ def _stream(argv: list[str], echo: Echo | None, env: dict[str, str] | None = Non
     return proc.wait(), "\n".join(last)
 
 
-def prune_stages(docker: str) -> None:
-    """Remove the untagged first-stage images the classic builder leaves (they hold the wheels)."""
-    subprocess.run(
-        [docker, "image", "prune", "--force", "--filter", f"label={STAGE_LABEL}=install"],
-        capture_output=True,
-        stdin=subprocess.DEVNULL,
-    )
+def prune_stages(docker: str, keep_lock: str | None = None, only_lock: str | None = None) -> None:
+    """Remove the untagged first-stage images the classic builder leaves (wheels and venv, about
+    the image's size), but the one of ``keep_lock``: the cache that makes a rebuild after a change
+    to anything but the lock take seconds (``only_lock``: only that lock's)."""
+    argv = [docker, "image", "prune", "--force", "--filter", f"label={STAGE_LABEL}=install"]
+    if keep_lock:
+        argv += ["--filter", f"label!={LOCK_LABEL}={keep_lock}"]
+    if only_lock:
+        argv += ["--filter", f"label={LOCK_LABEL}={only_lock}"]
+    subprocess.run(argv, capture_output=True, stdin=subprocess.DEVNULL)
 
 
 def wheelhouse_cache(project_root: Path) -> Path:
@@ -395,6 +403,7 @@ def build(
         if not force and have is not None and all(have.get(k) == v for k, v in want.items()):
             size = image_size(docker, image)
             return ImageBuild(image, False, base_image, lock_sha, nothing, 0.0, size)
+        old_id = _inspect(docker, image, "{{.Id}}") if have is not None else None
         wheels = ensure_wheelhouse(lock, wheelhouse_cache(project_root), echo=echo)
         add_wheels(context, wheels.folder)
         if echo:
@@ -405,8 +414,8 @@ def build(
         )
         rc, last = _stream(argv, echo)
         build_s = time.monotonic() - t0
-    if prune_stage:  # the first stage's image (wheels and all) is left by the classic builder
-        prune_stages(docker)
+    if prune_stage:  # the first stages of other locks (wheels and all)
+        prune_stages(docker, keep_lock=lock_sha)
     if rc != 0:
         hint = (
             f"The base image {base_image} must be on this machine or pullable; where no registry "
@@ -414,4 +423,8 @@ def build(
             f"{STAND_IN_BASE_IMAGE}."
         )
         raise SetupError(f"docker build of {image} failed (exit code {rc}):\n{last}", hint)
+    if old_id and old_id != _inspect(docker, image, "{{.Id}}"):
+        # the image this build replaced under the same name (untagged now); kept if in use
+        rm = [docker, "image", "rm", old_id]
+        subprocess.run(rm, capture_output=True, stdin=subprocess.DEVNULL)
     return ImageBuild(image, True, base_image, lock_sha, wheels, build_s, image_size(docker, image))
