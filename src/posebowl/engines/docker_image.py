@@ -283,7 +283,7 @@ def build_argv(
     return [*argv, str(context)]
 
 
-def wanted_labels(base_image: str, runtime: str, lock_sha: str, context_sha: str) -> dict:
+def wanted_labels(base_image: str, runtime: str, lock_sha: str, context_sha: str) -> dict[str, str]:
     return {
         BASE_LABEL: base_image,
         RUNTIME_LABEL: runtime,
@@ -334,7 +334,9 @@ class ImageBuild:
     size_bytes: int | None
 
 
-def _stream(argv: list[str], echo: Echo | None, env: dict[str, str] | None = None) -> tuple:
+def _stream(
+    argv: list[str], echo: Echo | None, env: dict[str, str] | None = None
+) -> tuple[int, str]:
     proc = subprocess.Popen(
         argv,
         stdin=subprocess.DEVNULL,
