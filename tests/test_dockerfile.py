@@ -336,7 +336,8 @@ def small_image(tmp_path):
     yield name
     _docker("image", "rm", "--force", name)
     lock = tmp_path / "runtime" / "requirements.txt"
-    di.prune_stages("docker", only_lock=hashlib.sha256(lock.read_bytes()).hexdigest())
+    sha = hashlib.sha256(lock.read_bytes()).hexdigest()
+    di.prune_stages("docker", runtime="small", only_lock=sha)
 
 
 @pytest.mark.docker

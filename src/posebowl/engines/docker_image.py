@@ -356,11 +356,19 @@ def _stream(
     return proc.wait(), "\n".join(last)
 
 
-def prune_stages(docker: str, keep_lock: str | None = None, only_lock: str | None = None) -> None:
+def prune_stages(
+    docker: str,
+    runtime: str | None = None,
+    keep_lock: str | None = None,
+    only_lock: str | None = None,
+) -> None:
     """Remove the untagged first-stage images the classic builder leaves (wheels and venv, about
-    the image's size), but the one of ``keep_lock``: the cache that makes a rebuild after a change
-    to anything but the lock take seconds (``only_lock``: only that lock's)."""
+    the image's size) of ``runtime`` (None: every runtime's), but the one of ``keep_lock``: the
+    cache that makes a rebuild after a change to anything but the lock take seconds
+    (``only_lock``: only that lock's)."""
     argv = [docker, "image", "prune", "--force", "--filter", f"label={STAGE_LABEL}=install"]
+    if runtime:
+        argv += ["--filter", f"label={RUNTIME_LABEL}={runtime}"]
     if keep_lock:
         argv += ["--filter", f"label!={LOCK_LABEL}={keep_lock}"]
     if only_lock:
@@ -416,8 +424,8 @@ def build(
         )
         rc, last = _stream(argv, echo)
         build_s = time.monotonic() - t0
-    if prune_stage:  # the first stages of other locks (wheels and all)
-        prune_stages(docker, keep_lock=lock_sha)
+    if prune_stage:  # the first stages of this runtime's other locks (wheels and all)
+        prune_stages(docker, runtime=runtime, keep_lock=lock_sha)
     if rc != 0:
         hint = (
             f"The base image {base_image} must be on this machine or pullable; where no registry "
