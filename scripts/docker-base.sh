@@ -40,7 +40,8 @@ t0=$SECONDS
 say "making $NAME from Debian $SUITE packages ($PACKAGES)"
 # One pipe: mmdebstrap writes a tarball of the root to stdout, docker import reads it. The
 # customize hook runs in the finished root: python/python3 as in the official image, and no apt
-# lists or caches (they only make the image bigger).
+# lists or caches (they only make the image bigger). ($1 is the root: mmdebstrap expands it.)
+# shellcheck disable=SC2016
 mmdebstrap --quiet --variant=minbase --include="$PACKAGES" \
   --customize-hook='ln -sf python3.11 "$1/usr/bin/python"' \
   --customize-hook='ln -sf python3.11 "$1/usr/bin/python3"' \

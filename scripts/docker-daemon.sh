@@ -53,7 +53,7 @@ ours() {  # prints the pid of the live dockerd this script started; false when t
   echo "$pid"
 }
 
-add_holder() { mkdir -p "$HOLDERS" && echo "$(start_time "$HOLDER")" > "$HOLDERS/$HOLDER"; }
+add_holder() { mkdir -p "$HOLDERS" && start_time "$HOLDER" > "$HOLDERS/$HOLDER"; }
 
 live_holders() {  # prints the holders whose process still runs; forgets the others
   local f h
