@@ -5,7 +5,9 @@ Measured in one run, median of N each, on the same trivial main.sh (`echo ok`):
   engine    BwrapEngine.execute: cgroups + namespaces + mounts + the entrypoint's checks + main.sh
   run       run.run_submission: the above plus unzip, data view, log.txt, output checks,
             result.json (what `posebowl run` does after Python has started)
-Usage: python benchmarks/bench_sandbox.py [N] [--runtime VENV]
+  --docker  also the docker engine and run_submission through it (a real daemon and the runtime
+            image POSEBOWL_IMAGE, default posebowl-runtime:local), in the same run
+Usage: python benchmarks/bench_sandbox.py [N] [--runtime VENV] [--docker]
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from posebowl import runtime_env, sandbox
+from posebowl import runtimes, sandbox, workspace
 from posebowl.engines.base import Bind, RunRequest
 from posebowl.engines.bwrap import BwrapEngine
+from posebowl.engines.docker import DockerEngine
 from posebowl.limits import Limits
+from posebowl.run import run_submission
 from posebowl.run.dataview import prepare_data_view
 from posebowl.sandbox import ENTRYPOINT, WORKDIR
 from tests.sandbox_helpers import make_data, make_zip
@@ -47,6 +51,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("n", type=int, nargs="?", default=50)
     ap.add_argument("--runtime", type=Path, help="venv to mount [default: the built runtime]")
+    ap.add_argument("--docker", action="store_true", help="also through the docker engine")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
@@ -55,9 +60,9 @@ def main() -> None:
         work.mkdir()
         (work / "main.sh").write_text(MAIN)
         if args.runtime:
-            runtime = runtime_env.runtime_from_venv(args.runtime)
+            runtime = runtimes.runtime_from_venv(args.runtime)
         else:
-            runtime = runtime_env.locate(runtime_env.find_project())
+            runtime = runtimes.locate("slim", workspace.find())
         engine = BwrapEngine()
         assert engine.health_check() is None, engine.health_check()
         limits = Limits()
@@ -83,12 +88,27 @@ def main() -> None:
             assert res.exit_code == 0
 
         def full() -> None:
-            v = run.run_submission(z, data, root / "run", engine, limits, runtime, "r5")
+            v = run_submission(z, data, root / "run", engine, limits, runtime, "r5")
             assert v.status.value == "SUCCESS", v.message
 
         base, base90 = median_ms(bare, args.n)
         eng, eng90 = median_ms(sandboxed, args.n)
         run, run90 = median_ms(full, args.n)
+        if args.docker:
+            docker = DockerEngine()
+            docker.select_runtime("slim", runtimes.spec("slim").lock_sha256())
+            assert docker.health_check() is None, docker.health_check()
+
+            def in_docker() -> None:
+                res = docker.execute(request, lambda b: None)
+                assert res.exit_code == 0
+
+            def full_docker() -> None:
+                v = run_submission(z, data, root / "run-d", docker, limits, None, "r5")
+                assert v.status.value == "SUCCESS", v.message
+
+            deng, deng90 = median_ms(in_docker, args.n)
+            drun, drun90 = median_ms(full_docker, args.n)
     print(
         f"machine: {platform.machine()}, {platform.processor() or '?'}, Python "
         f"{platform.python_version()}, runs: {args.n} each"
@@ -102,6 +122,15 @@ def main() -> None:
         f"run_submission (unzip..verdict):   median {run:6.1f} ms  (p90 {run90:.1f})  "
         f"extra {run - base:+.1f} ms"
     )
+    if args.docker:
+        print(
+            f"docker engine (container + checks): median {deng:6.1f} ms  (p90 {deng90:.1f})  "
+            f"extra {deng - base:+.1f} ms, x{deng / eng:.0f} bwrap's"
+        )
+        print(
+            f"run_submission through docker:     median {drun:6.1f} ms  (p90 {drun90:.1f})  "
+            f"extra {drun - base:+.1f} ms"
+        )
 
 
 if __name__ == "__main__":

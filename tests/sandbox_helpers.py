@@ -1,5 +1,8 @@
 """End-to-end helpers: build zips (hostile ones too), a small data folder, and run them through
-the real bwrap engine. No mocks: every run here is a real sandbox."""
+a real engine: bwrap, or docker against a real daemon and the real runtime image. No mocks:
+every run here is a real sandbox. :func:`engine_params` parametrises a test over every engine;
+an engine that does not work here skips with the reason (for docker: why no daemon answers, as
+``scripts/docker-daemon.sh status`` tells it, or why the runtime image cannot be used)."""
 
 from __future__ import annotations
 
@@ -19,7 +22,10 @@ import pandas as pd
 import pytest
 
 from posebowl import run, runtimes, sandbox, workspace
+from posebowl.engines.base import Engine
 from posebowl.engines.bwrap import BwrapEngine
+from posebowl.engines.docker import DEFAULT_IMAGE, DockerEngine
+from posebowl.errors import SetupError
 from posebowl.limits import Limits
 from posebowl.runtimes import Runtime
 from posebowl.runtimes.build import base_python
@@ -39,6 +45,92 @@ def sandbox_problem() -> str | None:
 def needs_sandbox() -> pytest.MarkDecorator:
     reason = sandbox_problem()
     return pytest.mark.skipif(reason is not None, reason=f"no working sandbox: {reason}")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+DAEMON_SCRIPT = ROOT / "scripts" / "docker-daemon.sh"
+#: the image the docker engine's real tests run (built from the lock: ENGINE=docker make build)
+TEST_IMAGE_ENV = "POSEBOWL_TEST_IMAGE"
+ENGINES = ("bwrap", "docker")
+
+
+def docker_test_image() -> str:
+    return os.environ.get(TEST_IMAGE_ENV) or DEFAULT_IMAGE
+
+
+def _daemon_script_says() -> str:
+    """What scripts/docker-daemon.sh status says (who started the daemon, why a start failed)."""
+    try:
+        proc = subprocess.run(
+            ["bash", str(DAEMON_SCRIPT), "status"], capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"scripts/docker-daemon.sh status could not run ({exc})"
+    said = " ".join((proc.stdout + proc.stderr).split())
+    return f"scripts/docker-daemon.sh status: {said or f'exit code {proc.returncode}'}"
+
+
+@functools.cache
+def daemon_problem() -> str | None:
+    """``None`` when a real Docker daemon answers, else why not (and why none could be started)."""
+    reason = DockerEngine().health_check()
+    if reason:
+        return (
+            f"no Docker daemon could be used: {reason} ({_daemon_script_says()}; as root, "
+            "scripts/docker-daemon.sh start starts one)"
+        )
+    return None
+
+
+@functools.cache
+def docker_problem() -> str | None:
+    """``None`` when a real daemon answers and the runtime image from the current lock is there."""
+    reason = daemon_problem()
+    if reason:
+        return reason
+    engine = make_engine("docker")
+    engine.health_check()
+    try:
+        engine.check_image()
+    except SetupError as exc:
+        return (
+            f"a Docker daemon answers but the runtime image cannot be used: {exc.message} "
+            "Build it: scripts/docker-base.sh, then posebowl runtime build --engine docker "
+            "--runtime slim --base-image posebowl-base:bookworm-py3.11"
+        )
+    return None
+
+
+def engine_problem(name: str) -> str | None:
+    return sandbox_problem() if name == "bwrap" else docker_problem()
+
+
+def engine_params() -> list:
+    """``pytest.param`` per engine, each marked (sandbox / docker) and skipped when unusable."""
+    return [
+        pytest.param(
+            name,
+            id=name,
+            marks=[
+                pytest.mark.sandbox if name == "bwrap" else pytest.mark.docker,
+                pytest.mark.skipif(
+                    engine_problem(name) is not None,
+                    reason=f"the {name} engine does not work here: {engine_problem(name)}",
+                ),
+            ],
+        )
+        for name in ENGINES
+    ]
+
+
+def make_engine(name: str) -> Engine:
+    """The engine ``name``, running the slim runtime (docker: its image, checked against the
+    slim lock)."""
+    if name == "bwrap":
+        return BwrapEngine()
+    engine = DockerEngine(image=docker_test_image())
+    engine.select_runtime("slim", runtimes.spec("slim").lock_sha256())
+    return engine
 
 
 @functools.cache
@@ -162,9 +254,10 @@ def run_zip(
     runtime: Runtime | None = None,
     labels: Path | None = None,
     smoke: int | None = None,
-    engine: BwrapEngine | None = None,
+    engine: Engine | None = None,
 ) -> Outcome:
-    """Run a zip through the real sandbox and check what must hold whatever the zip does."""
+    """Run a zip through a real sandbox (default: bwrap) and check what must hold whatever the
+    zip does."""
     import json
 
     before = snapshot(data)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from posebowl import engines, runtimes, sandbox
-from posebowl.engines import cgroups
+from posebowl.engines import cgroups, docker_image
 from posebowl.engines import docker as docker_mod
 from posebowl.engines.base import Bind, RunRequest, Status
 from posebowl.engines.docker import DaemonInfo, DockerEngine
@@ -50,6 +50,14 @@ class Fake:
         monkeypatch.setenv("FAKE_DOCKER_STATE", str(self.state))
         monkeypatch.setenv("FAKE_DOCKER_LOCK", LOCK_SHA)
         monkeypatch.setenv("PATH", f"{self.bin}{os.pathsep}{os.environ['PATH']}")
+        # a complete wheelhouse of empty stand-ins: a fake build downloads nothing
+        wheelhouse = tmp_path / "wheelhouse"
+        stubs = wheelhouse / LOCK_SHA[:16]
+        stubs.mkdir(parents=True)
+        for e in docker_image.read_lock(runtimes.spec("slim").lock):
+            (stubs / f"{e.name.replace('-', '_')}-{e.version}-py3-none-any.whl").touch()
+        (stubs / docker_image.COMPLETE).touch()
+        monkeypatch.setenv(docker_image.WHEELHOUSE_ENV, str(wheelhouse))
         self.mode("success")
 
     def mode(self, mode: str) -> None:
@@ -118,7 +126,7 @@ def test_run_argv_is_exactly_the_platform_command(tmp_path):
         "--user", "1234:5678",
         "--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only",
         "--tmpfs", f"/tmp:rw,exec,nosuid,size={4 * GIB},mode=1777",
-        "--tmpfs", f"{HOME}:rw,exec,nosuid,size={4 * GIB},mode=1777",
+        "--tmpfs", f"{HOME}:rw,exec,nosuid,size={4 * GIB},uid=1234,gid=5678,mode=0755",
         "--shm-size", str(GIB),
         "--memory", str(4 * GIB), "--memory-swap", str(4 * GIB),
         "--cpus", "2",  # 4 asked, the daemon has 2
@@ -130,7 +138,8 @@ def test_run_argv_is_exactly_the_platform_command(tmp_path):
         "--mount", f"type=bind,source={tmp_path / 'work'},target={WORKDIR}",
         "--mount", f"type=bind,source={tmp_path / 'sub'},target={SUBMISSION}",
         "--env", f"HOME={HOME}", "--env", "LANG=C.UTF-8", "--env", "TINI_KILL_PROCESS_GROUP=1",
-        "--workdir", WORKDIR,
+        "--env", "POSEBOWL_HOLD_STDIN=1",  # the entrypoint waits for our go: cgroup read first
+        "--workdir", WORKDIR, "--interactive",
         "--entrypoint", "sh", "img:1", ENTRYPOINT,
     ]  # fmt: skip
 
@@ -147,6 +156,7 @@ def test_unlimited_and_shell_requests(tmp_path):
     argv = docker_mod.run_argv("docker", "img", req, "n", info, (1000, 1000), "o", tty=True)
     for flag in ("--network", "--memory", "--memory-swap", "--cpus", "--pids-limit"):
         assert flag not in argv
+    assert "POSEBOWL_HOLD_STDIN=1" not in argv  # the terminal is the shell's
     assert argv[-8:] == [
         "--interactive", "--tty", "--entrypoint", "sh", "img", ENTRYPOINT, "--allow-network",
         "bash", "-i",
@@ -505,21 +515,31 @@ def test_cli_runtime_test_with_docker_mounts_the_tests(fake):
 
 
 def test_cli_build_image_from_the_lock(fake):
-    res = posebowl("runtime", "build", "--engine", "docker", "--image", "pb:test", cwd=ROOT)
+    # (a real build, offline on the stand-in base: tests/test_dockerfile.py)
+    res = posebowl(
+        "runtime", "build", "--engine", "docker", "--image", "pb:test", "--base-image", "base:1",
+        cwd=ROOT,
+    )  # fmt: skip
     assert res.returncode == 0, res.stderr
     (build,) = fake.calls("build")
-    definition = runtimes.DEFINITION
-    assert build == [
-        "build", "--platform", "linux/amd64", "--file", str(definition / "Dockerfile"),
-        "--tag", "pb:test", "--build-arg", f"LOCK_SHA256={LOCK_SHA}", str(definition),
-    ]  # fmt: skip
+    assert build[:3] == ["build", "--network", "none"]
+    assert build[build.index("--tag") + 1] == "pb:test"
+    assert build[build.index("--file") + 1] == str(runtimes.DEFINITION / "Dockerfile")
+    build_args = {build[i + 1] for i, a in enumerate(build) if a == "--build-arg"}
+    assert {
+        f"LOCK_SHA256={LOCK_SHA}",
+        "BASE_IMAGE=base:1",
+        "UID=1000",
+        "RUNTIME=slim",
+    } <= build_args
+    assert build[-1] != str(ROOT) and Path(build[-1]).name == "context"  # a staged context
 
 
 def test_cli_build_failure_says_what_to_do_offline(fake):
     fake.mode("build-fails")
     res = posebowl("runtime", "build", "--engine", "docker", cwd=ROOT)
     assert res.returncode == 4
-    assert "failed to resolve source" in res.stderr and "docker save" in res.stderr
+    assert "failed to resolve source" in res.stderr and "scripts/docker-base.sh" in res.stderr
 
 
 def test_make_build_with_engine_docker_builds_the_image(tmp_path, fake):

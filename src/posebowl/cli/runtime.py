@@ -9,7 +9,7 @@ import click
 from posebowl import engines, limits, run, runtimes, workspace
 from posebowl.cli._render import err, out
 from posebowl.cli._sandbox import engine_option
-from posebowl.engines import docker
+from posebowl.engines import docker, docker_image
 from posebowl.engines.base import Bind
 from posebowl.errors import InputError
 from posebowl.runtimes import build, locks
@@ -75,7 +75,15 @@ def lock_cmd(check: bool) -> int:
 @click.option("--force", is_flag=True, help="Build it again from scratch.")
 @engine_option("docker: build the runtime image instead of the venv (auto and bwrap: the venv).")
 @_image_option
-def build_cmd(name: str, force: bool, engine: str, image: str | None) -> int:
+@click.option(
+    "--base-image",
+    envvar=docker_image.BASE_IMAGE_ENV,
+    help=f"docker: the image to build on [default: {docker_image.DEFAULT_BASE_IMAGE}; offline, "
+    f"a stand-in from scripts/docker-base.sh: {docker_image.STAND_IN_BASE_IMAGE}].",
+)
+def build_cmd(
+    name: str, force: bool, engine: str, image: str | None, base_image: str | None
+) -> int:
     """Build a runtime from its lock (does nothing when the lock has not changed).
 
     The venv goes to the workspace (.runtime/NAME in a checkout); a failed build leaves the
@@ -85,8 +93,9 @@ def build_cmd(name: str, force: bool, engine: str, image: str | None) -> int:
     if engine == "docker":
         image = image or f"{docker.IMAGE_REPO}:{name}"
         err.print(f"Building the Docker image {image} of the {name} runtime ...")
-        docker.build_image(s, image, echo=_echo)
-        out.print(f"[green]✓[/] image {image} built from {s.lock.name}")
+        built = docker.build_image(s, image, echo=_echo, base_image=base_image, force=force)
+        what = "built" if built.changed else "up to date (same lock, base and Dockerfile)"
+        out.print(f"[green]✓[/] image {image} {what}: {s.lock.name} on {built.base_image}")
         return 0
     ws = workspace.find()
     cost = f" ({OFFICIAL_COST})" if name == "official" else ""

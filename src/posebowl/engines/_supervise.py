@@ -18,14 +18,15 @@ def spawn(
     capture: bool,
     preexec_fn: Callable[[], None] | None = None,
     env: Mapping[str, str] | None = None,
+    stdin_pipe: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """Start ``argv``. ``capture``: no stdin, stdout and stderr merged into one pipe, a new
-    session (Ctrl-C is ours to handle); else it shares our terminal (an interactive run).
-    ``env`` replaces posebowl's environment (None: inherit it)."""
+    """Start ``argv``. ``capture``: no stdin (``stdin_pipe``: a pipe from us), stdout and stderr
+    merged into one pipe, a new session (Ctrl-C is ours to handle); else it shares our terminal
+    (an interactive run). ``env`` replaces posebowl's environment (None: inherit it)."""
     return subprocess.Popen(
         argv,
         env=env,
-        stdin=subprocess.DEVNULL if capture else None,
+        stdin=(subprocess.PIPE if stdin_pipe else subprocess.DEVNULL) if capture else None,
         stdout=subprocess.PIPE if capture else None,
         stderr=subprocess.STDOUT if capture else None,
         start_new_session=capture,

@@ -36,7 +36,7 @@ from types import FrameType
 from typing import Any
 
 from posebowl import sandbox
-from posebowl.engines import cgroups
+from posebowl.engines import cgroups, docker_image
 from posebowl.engines._supervise import OutputPump, spawn
 from posebowl.engines.base import (
     Bind,
@@ -76,6 +76,8 @@ STOP_SLACK_S = 5.0  # after `docker stop -t GRACE` had its time: `docker kill`
 POLL_S = 1.0  # how often the container's cgroup is read (peak memory, OOM kills, CPU time)
 OBSERVE_TRIES = 30  # docker inspect calls to find the running container's cgroup, at most
 INFERRED_OOM_SHARE = 0.9  # exit 137 with the peak at >= 90% of the limit counts as out of memory
+HOLD_ENV = "POSEBOWL_HOLD_STDIN"  # entrypoint.sh: wait for a line on stdin before ending
+END_MARK = b"posebowl-entrypoint: exit-code "  # entrypoint.sh's last line, then it waits
 
 
 @dataclass(frozen=True)
@@ -159,7 +161,12 @@ def run_argv(
     args += ["--user", f"{user[0]}:{user[1]}"]
     args += ["--cap-drop", "ALL", "--security-opt", "no-new-privileges", "--read-only"]
     args += ["--tmpfs", f"/tmp:rw,exec,nosuid,size={tmp_size},mode=1777"]
-    args += ["--tmpfs", f"{sandbox.HOME}:rw,exec,nosuid,size={tmp_size},mode=1777"]
+    # $HOME exists in the image (useradd --create-home): Docker then mounts the tmpfs with the
+    # image folder's mode and root as owner, whatever mode= says; uid/gid make it the run's own
+    args += [
+        "--tmpfs",
+        f"{sandbox.HOME}:rw,exec,nosuid,size={tmp_size},uid={user[0]},gid={user[1]},mode=0755",
+    ]
     args += ["--shm-size", str(lim.effective_shm_bytes)]
     if lim.memory_bytes is not None:
         # --memory-swap is memory + swap: equal to --memory, no swap can stretch the limit
@@ -178,13 +185,15 @@ def run_argv(
     env["TINI_KILL_PROCESS_GROUP"] = "1"
     if request.interactive and os.environ.get("TERM"):
         env["TERM"] = os.environ["TERM"]
+    if not request.interactive:
+        # the entrypoint waits for a line on stdin before it ends the container: its cgroup
+        # (final peak memory, CPU time, pids count) is read first (DockerEngine._run)
+        env[HOLD_ENV] = "1"
     for k, v in env.items():
         args += ["--env", f"{k}={v}"]
-    args += ["--workdir", request.cwd]
-    if request.interactive:
-        args.append("--interactive")
-        if tty:
-            args.append("--tty")
+    args += ["--workdir", request.cwd, "--interactive"]
+    if request.interactive and tty:
+        args.append("--tty")
     args += ["--entrypoint", request.command[0], image, *request.command[1:]]
     return args
 
@@ -350,10 +359,12 @@ class DockerEngine:
         owner = f"{socket.gethostname()}:{os.getpid()}"
         tty = request.interactive and sys.stdin.isatty() and sys.stdout.isatty()
         argv = run_argv(self.docker, self.image, request, name, self.info, user, owner, tty)
+        guard = _Guard(self.docker, name)  # first: no container may outlive posebowl
         try:
             return self._run(argv, request, name, on_output, notes)
         finally:
             self._cli("rm", "--force", "--volumes", name, timeout=60)
+            guard.done()
 
     def _inspect(self, name: str) -> dict[str, Any] | None:
         proc = self._cli("inspect", "--type", "container", name, timeout=30)
@@ -387,7 +398,8 @@ class DockerEngine:
         lim = request.limits
         start = time.monotonic()
         capture = not request.interactive
-        proc = spawn(argv, capture)  # capture: Ctrl-C is ours to handle, we stop the container
+        # capture: Ctrl-C is ours to handle, we stop the container; stdin: the entrypoint's go
+        proc = spawn(argv, capture, stdin_pipe=capture)
         restore: list[tuple[int, Any]] = []
         if threading.current_thread() is threading.main_thread():
             if not capture:
@@ -407,7 +419,30 @@ class DockerEngine:
         oom_seen = 0
         pids_hit = False
         exit_code: int | None = None
-        output = OutputPump(proc, tail)
+        ended = False  # the entrypoint said its last line and waits for our go
+        window = b""
+
+        def watch(data: bytes) -> None:  # sees every chunk of output before the log does
+            nonlocal ended, window
+            if END_MARK in window + data:
+                ended = True
+            window = (window + data)[-len(END_MARK) :]
+            tail(data)
+
+        def sample() -> None:
+            nonlocal observer, tries, peak, cpu_s, oom_seen, pids_hit
+            if observer is True:
+                tries += 1
+                observer = self._observe(name) if tries <= OBSERVE_TRIES else None
+            if isinstance(observer, cgroups.Cgroup):
+                u = observer.usage()
+                if u.peak_memory_bytes is not None:
+                    peak = max(peak or 0, u.peak_memory_bytes)
+                cpu_s = u.cpu_s if u.cpu_s is not None else cpu_s
+                oom_seen = max(oom_seen, u.oom_kills)
+                pids_hit = pids_hit or u.pids_limit_hit
+
+        output = OutputPump(proc, watch)
         stopper: subprocess.Popen[bytes] | None = None
         try:
             while exit_code is None:
@@ -416,19 +451,17 @@ class DockerEngine:
                 exit_code = output.step(max(0.0, min(wake - now, POLL_S)))
                 if exit_code is not None:
                     break
+                if ended and proc.stdin is not None and not proc.stdin.closed:
+                    # the last reading, while the container and its cgroup still exist; then
+                    # the entrypoint may end it (a forged last line only makes this one early)
+                    if observer is True:
+                        tries = 0  # the container is held: it is running now, find it
+                    sample()
+                    _release(proc)
                 now = time.monotonic()
                 if now >= next_poll:
                     next_poll = now + POLL_S
-                    if observer is True:
-                        tries += 1
-                        observer = self._observe(name) if tries <= OBSERVE_TRIES else None
-                    if isinstance(observer, cgroups.Cgroup):
-                        u = observer.usage()
-                        if u.peak_memory_bytes is not None:
-                            peak = max(peak or 0, u.peak_memory_bytes)
-                        cpu_s = u.cpu_s if u.cpu_s is not None else cpu_s
-                        oom_seen = max(oom_seen, u.oom_kills)
-                        pids_hit = pids_hit or u.pids_limit_hit
+                    sample()
                 if not timed_out and now >= deadline:
                     timed_out = True
                     grace = str(math.ceil(lim.kill_grace_s))
@@ -447,6 +480,7 @@ class DockerEngine:
                         proc.kill()  # the docker client itself hangs: let it go
                         stage_at = now + 3600.0
         except BaseException:
+            _release(proc)
             self._cli("kill", name, timeout=15)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=STOP_SLACK_S)
@@ -455,6 +489,7 @@ class DockerEngine:
                 proc.wait()
             raise
         finally:
+            _release(proc)
             output.close()
             if stopper is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
@@ -535,6 +570,64 @@ class _Tail:
         return b"".join(self._chunks).decode("utf-8", "replace")
 
 
+#: The guard: waits for posebowl's "done"; if posebowl dies first (its end of the pipe closes,
+#: even on SIGKILL), it removes the container, which the daemon would otherwise keep running.
+_GUARD = """import subprocess, sys, time
+if sys.stdin.readline().strip() != "done":
+    for _ in range(2):  # (again: a container created just as posebowl died)
+        subprocess.run([sys.argv[1], "rm", "--force", "--volumes", sys.argv[2]],
+                       stdin=subprocess.DEVNULL, capture_output=True)
+        time.sleep(2)
+"""
+
+
+#: The same in sh where there is one (a shell starts in a millisecond, Python in 20-200 ms).
+_GUARD_SH = (
+    'read -r x; [ "$x" = done ] || '
+    '{ "$0" rm --force --volumes "$1"; sleep 2; exec "$0" rm --force --volumes "$1"; }'
+)
+
+
+class _Guard:
+    """A small process of its own session that removes the container if posebowl dies."""
+
+    def __init__(self, docker: str, name: str) -> None:
+        sh = shutil.which("sh") if os.name == "posix" else None
+        argv = [sh, "-c", _GUARD_SH] if sh else [sys.executable, "-I", "-S", "-c", _GUARD]
+        try:
+            self._proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                [*argv, docker, name],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError:
+            self._proc = None
+
+    def done(self) -> None:
+        proc = self._proc
+        if proc is None or proc.stdin is None:
+            return
+        with contextlib.suppress(OSError):
+            proc.stdin.write(b"done\n")
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=5)
+
+
+def _release(proc: subprocess.Popen[bytes]) -> None:
+    """Give the held entrypoint its go (a line, then the end of its stdin); idempotent."""
+    if proc.stdin is None or proc.stdin.closed:
+        return
+    with contextlib.suppress(OSError):
+        proc.stdin.write(b"\n")
+        proc.stdin.flush()
+    with contextlib.suppress(OSError):
+        proc.stdin.close()
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM to posebowl during a run: unwind like Ctrl-C, so the container is killed."""
     raise KeyboardInterrupt
@@ -581,8 +674,14 @@ def build_image(
     image: str,
     docker: str | None = None,
     echo: Callable[[str], None] | None = None,
-) -> None:
-    """``docker build`` the runtime image of ``definition`` (its Dockerfile and lock)."""
+    base_image: str | None = None,
+    force: bool = False,
+) -> docker_image.ImageBuild:
+    """Build the image of the runtime ``definition`` offline from its lock
+    (:mod:`posebowl.engines.docker_image`); nothing happens when an image with the same lock,
+    base and context is there."""
+    from posebowl import workspace
+
     problem = definition.problem()
     if problem:
         raise SetupError(f"The runtime lock is not usable: {problem}.", "Run make lock.")
@@ -590,25 +689,15 @@ def build_image(
     reason = engine.health_check()
     if reason:
         raise SetupError(reason)
-    argv = [
-        engine.docker,
-        "build",
-        "--platform",
-        PLATFORM,
-        "--file",
-        str(definition.folder / "Dockerfile"),
-        "--tag",
+    return docker_image.build(
+        definition,
+        workspace.find(),
         image,
-        "--build-arg",
-        f"LOCK_SHA256={definition.lock_sha256()}",
-        str(definition.folder),
-    ]
-    rc, last = _stream(argv, echo)
-    if rc != 0:
-        raise SetupError(
-            f"docker build of {image} failed (exit code {rc}):\n{last}",
-            "It needs the base image (python:3.11 slim) and PyPI; " + OFFLINE_HINT,
-        )
+        engine.docker,
+        base_image=base_image,
+        force=force,
+        echo=echo,
+    )
 
 
 def pull_image(

@@ -86,12 +86,18 @@ for candidate in python3 python; do
 done
 terminated=no
 trap 'terminated=yes' TERM
+# The docker engine (POSEBOWL_HOLD_STDIN=1) keeps its stdin pipe open on fd 3: see the end.
+hold=no
+if [ "${POSEBOWL_HOLD_STDIN:-}" = 1 ] && [ "$standalone" = no ]; then
+  hold=yes
+  exec 3<&0 </dev/null
+fi
 say "running: $*"
 if [ -n "$py" ] && [ -f "$confine" ]; then
-  "$py" -I -S "$confine" "$@"
+  "$py" -I -S "$confine" "$@" 3<&-
 else
   say "confinement none (no python in the sandbox)"
-  "$@"
+  "$@" 3<&-
 fi
 rc=$?
 if [ "$terminated" = yes ] && [ "$standalone" = no ]; then
@@ -106,4 +112,7 @@ if [ "$n" -gt 0 ]; then
   say "background-processes $n (left running by the submission; killed now)"
 fi
 say "exit-code $rc"
+# The container (and with it its cgroup) ends with this script: wait for the host's go, a line
+# or the end of the pipe, so that it reads the final peak memory, CPU time and pids count first.
+if [ "$hold" = yes ]; then read -r _ <&3 || true; fi
 exit "$rc"
