@@ -50,3 +50,17 @@ def _no_engine_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """A developer's POSEBOWL_ENGINE / POSEBOWL_IMAGE must not change what the tests run."""
     monkeypatch.delenv("POSEBOWL_ENGINE", raising=False)
     monkeypatch.delenv("POSEBOWL_IMAGE", raising=False)
+
+
+def _engine_params() -> list:
+    from .sandbox_helpers import engine_params
+
+    return engine_params()
+
+
+@pytest.fixture(params=_engine_params())
+def engine(request: pytest.FixtureRequest):
+    """Each healthy sandbox engine in turn (bwrap, docker), marked and skipped with a reason."""
+    from .sandbox_helpers import make_engine
+
+    return make_engine(request.param)

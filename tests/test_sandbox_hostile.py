@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from posebowl.engines import docker as docker_mod
-from posebowl.engines.base import Engine, Status
+from posebowl.engines.base import Status
 from posebowl.errors import SetupError
 from posebowl.packing import pack
 
@@ -30,21 +30,14 @@ from .sandbox_helpers import (
     add_symlink,
     bare_runtime,
     docker_test_image,
-    engine_params,
     fast_limits,
     make_data,
-    make_engine,
     make_zip,
     real_runtime,
     run_zip,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(params=engine_params())
-def engine(request: pytest.FixtureRequest) -> Engine:
-    return make_engine(request.param)
 
 
 @pytest.fixture

@@ -21,8 +21,6 @@ from .sandbox_helpers import (
     run_zip,
 )
 
-pytestmark = [pytest.mark.sandbox, needs_sandbox()]
-
 DUMP = """
 for f in /proc/[0-9]*/environ /proc/[0-9]*/cmdline; do
   echo "== $f"; tr '\\0' '\\n' < "$f" 2>&1
@@ -31,17 +29,20 @@ env
 """
 
 
-def test_no_host_variable_is_visible_in_any_process(tmp_path: Path, monkeypatch) -> None:
+def test_no_host_variable_is_visible_in_any_process(tmp_path: Path, monkeypatch, engine) -> None:
     token = f"hf_{secrets.token_hex(16)}"
     monkeypatch.setenv("HF_TOKEN", token)
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", token)
     data, _ = make_data(tmp_path)
-    o = run_zip(tmp_path, make_zip(tmp_path / "s.zip", {"main.sh": DUMP + WRITE_VALID}), data)
+    z = make_zip(tmp_path / "s.zip", {"main.sh": DUMP + WRITE_VALID})
+    o = run_zip(tmp_path, z, data, engine=engine)
     assert o.verdict.status is Status.SUCCESS, o.log
     assert "== /proc/1/environ" in o.log  # the dump ran and reached the sandbox's PID 1
     assert token not in o.log and "HF_TOKEN" not in o.log
 
 
+@pytest.mark.sandbox
+@needs_sandbox()
 def test_the_command_line_passes_no_secret_either(tmp_path: Path) -> None:
     token = secrets.token_hex(16)
     data, _ = make_data(tmp_path)
@@ -92,9 +93,10 @@ EOF
 """
 
 
-def test_main_sh_cannot_attach_to_what_it_did_not_start(tmp_path: Path) -> None:
+def test_main_sh_cannot_attach_to_what_it_did_not_start(tmp_path: Path, engine) -> None:
     data, _ = make_data(tmp_path)
-    o = run_zip(tmp_path, make_zip(tmp_path / "s.zip", {"main.sh": PTRACE + WRITE_VALID}), data)
+    z = make_zip(tmp_path / "s.zip", {"main.sh": PTRACE + WRITE_VALID})
+    o = run_zip(tmp_path, z, data, engine=engine)
     assert o.verdict.status is Status.SUCCESS, o.log
     iso = o.result["enforced"]["process_isolation"]
     if not iso["enforced"]:
@@ -107,8 +109,10 @@ def test_main_sh_cannot_attach_to_what_it_did_not_start(tmp_path: Path) -> None:
         assert "signal to the entrypoint: refused" in o.log
 
 
-def test_confinement_is_reported_in_the_log(tmp_path: Path) -> None:
+def test_confinement_is_reported_in_the_log(tmp_path: Path, engine) -> None:
     data, _ = make_data(tmp_path)
-    o = run_zip(tmp_path, make_zip(tmp_path / "s.zip", {"main.sh": WRITE_VALID}), data)
+    o = run_zip(
+        tmp_path, make_zip(tmp_path / "s.zip", {"main.sh": WRITE_VALID}), data, engine=engine
+    )
     assert "posebowl-entrypoint: confinement " in o.log
     assert "process_isolation" in o.result["enforced"]
