@@ -176,6 +176,7 @@ class RayExecutor:
         self._check_feasible(res)
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+        near: NodeAffinitySchedulingStrategy | str
         try:  # the counter lives on the driver's node when it has one (it dies with it)
             near = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), True)
         except Exception:  # Ray Client: no node of its own
