@@ -29,6 +29,7 @@ import pandas as pd
 
 from posebowl.errors import InputError
 from posebowl.format import BOX_COLUMNS, COLUMNS, INDEX_COLUMN
+from posebowl.synth.backgrounds import RECIPES
 from posebowl.synth.compose import N_BACKGROUNDS, SynthImage, make_image
 from posebowl.synth.pool import SHIPPED_SPRITES, SpritePool
 
@@ -49,6 +50,7 @@ class Job:
     image_dir: str
     image_format: str
     n_backgrounds: int
+    recipe: str | None = None  # background recipe; None: the split's own (see compose)
 
 
 _POOL: SpritePool | None = None
@@ -85,14 +87,18 @@ def make_chunk(job: Job, indices: list[int]) -> list[tuple[object, ...]]:
     pool = _pool(job.sprite_dir, job.split)
     rows = []
     for i in indices:
-        img = make_image(pool, job.seed, i, n_backgrounds=job.n_backgrounds)
+        img = make_image(pool, job.seed, i, n_backgrounds=job.n_backgrounds, recipe=job.recipe)
         name, data = encode(img, job.image_format)
         Path(job.image_dir, name).write_bytes(data)
         rows.append((img.image_id, *img.box, img.spacecraft_id, img.background_id))
     return rows
 
 
-def _check(n: int, image_format: str, workers: int | None) -> int:
+def _check(n: int, image_format: str, workers: int | None, recipe: str | None = None) -> int:
+    if recipe is not None and recipe not in RECIPES:
+        raise InputError(
+            f"Unknown background recipe {recipe!r}.", f"Use one of {', '.join(RECIPES)}."
+        )
     if n < 1:
         raise InputError(f"--n must be at least 1, got {n}.", "Ask for 1 or more images.")
     if image_format not in IMAGE_FORMATS:
@@ -127,12 +133,16 @@ def make_rows(
     image_format: str = "png",
     sprite_dir: Path = SHIPPED_SPRITES,
     n_backgrounds: int = N_BACKGROUNDS,
+    recipe: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """Write ``n`` images into ``image_dir``; return labels + metadata, one row per image."""
-    w = _check(n, image_format, workers)
+    """Write ``n`` images into ``image_dir``; return labels + metadata, one row per image.
+
+    ``recipe`` (``train`` or ``val``) overrides the split's own background recipe.
+    """
+    w = _check(n, image_format, workers, recipe)
     SpritePool(sprite_dir, split)  # fail early, in this process, on a bad sprite folder
-    job = Job(str(sprite_dir), split, seed, str(image_dir), image_format, n_backgrounds)
+    job = Job(str(sprite_dir), split, seed, str(image_dir), image_format, n_backgrounds, recipe)
     chunks = [list(range(s, min(n, s + CHUNK))) for s in range(0, n, CHUNK)]
     rows: list[tuple[object, ...]] = []
     done = 0
@@ -168,11 +178,16 @@ def generate(
     image_format: str = "png",
     sprite_dir: Path = SHIPPED_SPRITES,
     n_backgrounds: int = N_BACKGROUNDS,
+    recipe: str | None = None,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
-    """A training set in the competition's layout in ``out_dir``; returns labels + metadata."""
-    _check(n, image_format, workers)
+    """A data set in the competition's layout in ``out_dir``; returns labels + metadata.
+
+    ``split`` picks the designs (``train``, ``heldout``, ``family``, ``all``); the family split
+    gets the validation background recipe unless ``recipe`` says otherwise.
+    """
+    _check(n, image_format, workers, recipe)
     _prepare(out_dir, force, "data set")
     df = make_rows(
         n,
@@ -183,6 +198,7 @@ def generate(
         image_format=image_format,
         sprite_dir=sprite_dir,
         n_backgrounds=n_backgrounds,
+        recipe=recipe,
         progress=progress,
     )
     df[list(COLUMNS)].to_csv(out_dir / "train_labels.csv", index=False)
@@ -200,6 +216,7 @@ def sample_test_set(
     seed: int = 2024,
     workers: int | None = 1,
     sprite_dir: Path = SHIPPED_SPRITES,
+    recipe: str | None = None,
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> pd.DataFrame:
@@ -207,7 +224,7 @@ def sample_test_set(
 
     The default (24 images of held-out designs) is the embedded data ``make demo`` runs on.
     """
-    _check(n, "png", workers)
+    _check(n, "png", workers, recipe)
     if labels_dir.resolve() == data_dir.resolve() or labels_dir.resolve().is_relative_to(
         data_dir.resolve()
     ):
@@ -223,6 +240,7 @@ def sample_test_set(
         seed=seed,
         workers=workers,
         sprite_dir=sprite_dir,
+        recipe=recipe,
         progress=progress,
     )
     _format_frame(df[INDEX_COLUMN]).to_csv(data_dir / "submission_format.csv", index=False)
