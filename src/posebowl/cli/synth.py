@@ -261,6 +261,12 @@ def images(
     type=click.IntRange(1, 100),
     help="Write a JPEG of this quality (for docs) instead of what --out's suffix says.",
 )
+@click.option(
+    "--pool",
+    "show_pool",
+    is_flag=True,
+    help="Show the sprites of the pool, one row of --cols per family, instead of frames.",
+)
 def preview(
     out_path: Path,
     n: int,
@@ -273,12 +279,17 @@ def preview(
     backgrounds: str,
     thumb: int,
     quality: int | None,
+    show_pool: bool,
 ) -> int:
     """Write a contact sheet: a grid of images with their boxes drawn."""
     from posebowl.synth import preview as pv
     from posebowl.synth.pool import SHIPPED_SPRITES
 
-    if from_dir is not None:
+    if show_pool:
+        sheet = pv.sheet_from_pool(
+            sprite_dir or SHIPPED_SPRITES, per_family=cols, width=thumb, seed=seed
+        )
+    elif from_dir is not None:
         sheet = pv.sheet_from_folder(from_dir, labels, n=n, cols=cols, seed=seed, width=thumb)
     else:
         sheet = pv.sheet_from_synth(

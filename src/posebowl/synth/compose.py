@@ -41,7 +41,7 @@ N_BACKGROUNDS = 1000  # background ids per type and recipe
 # Chance of each camera effect per frame.
 EFFECTS = {
     "flare": 0.22,  # sun glare and ghosts; 40% of them centred near the target
-    "exposure": 0.65,  # gain 0.25-3 (log-uniform) and gamma: dark to blown out
+    "exposure": 0.65,  # gain 0.7-1.4, or 0.25-0.7 (12%), or 1.4-3 (13%; clips), and gamma
     "motion_blur": 0.1,
     "defocus": 0.08,
     "gaussian_blur": 0.15,
@@ -318,8 +318,10 @@ def apply_camera(
             )
         add_flare(frame, rng, centre)
     if rng.random() < EFFECTS["exposure"]:
-        gain = math.exp(rng.uniform(math.log(0.25), math.log(3.0)))
-        tone(frame, gain, float(rng.uniform(0.7, 1.4)))
+        u = rng.random()  # mostly near normal; a quarter under- or over-exposed
+        lo, hi = (0.25, 0.7) if u < 0.12 else (1.4, 3.0) if u < 0.25 else (0.7, 1.4)
+        gain = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+        tone(frame, gain, float(rng.uniform(0.75, 1.3)))
     if rng.random() < EFFECTS["motion_blur"]:
         frame = motion_blur(frame, float(rng.uniform(4, 30)), float(rng.uniform(0, math.pi)))
     if rng.random() < EFFECTS["defocus"]:

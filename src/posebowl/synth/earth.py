@@ -330,12 +330,13 @@ _SPAN = 30000.0  # px: tile coordinates beyond this would overflow cv2.remap's f
 MAX_TILE_LEVEL = 4  # octaves needing a tile smaller than TILE / 2**4 are dropped
 
 
-def _octaves(c: Clouds, coarse: Coarse) -> list[tuple[int, int, float, np.ndarray, bool]]:
-    """(tile, tile level, weight, coarse tile coordinates, smooth) of each octave that shows.
+def _octaves(c: Clouds, coarse: Coarse) -> list[tuple[int, int, float, np.ndarray, int]]:
+    """(tile, tile level, weight, coarse tile coordinates, div) of each octave that shows.
 
     The largest octave spans at least 1.5x the visible ground (so no tile period repeats inside
     the frame) with a low weight above the recipe's cloud scale; each octave reads the tile
-    level whose pixels are about a working pixel (no aliasing).
+    level whose pixels are about a working pixel (no aliasing); ``div`` (1, 2 or 4) is the
+    reduction it can be sampled at, its texels spanning that many working pixels.
     """
     out = []
     scale = max(c.scale_km, 1.5 * coarse.extent_km)
@@ -349,10 +350,41 @@ def _octaves(c: Clouds, coarse: Coarse) -> list[tuple[int, int, float, np.ndarra
             break
         r = scale / c.scale_km
         weight = r**0.55 if r <= 1.0 else 0.5 * r**-0.25
-        smooth = texel * 2**level >= 4 * coarse.km_per_px
-        out.append((index, level, weight, coords, smooth))
+        out.append((index, level, weight, coords, _div(texel * 2**level / coarse.km_per_px)))
+        if level > 0:  # this octave already reaches the pixel: finer ones would be more noise
+            break
         scale /= c.octave_ratio
     return out
+
+
+def _div(texel_px: float) -> int:
+    """How much smaller than the working image a field of ``texel_px`` texels can be sampled."""
+    return 4 if texel_px >= 4 else 2 if texel_px >= 2 else 1
+
+
+class _Sum:
+    """A weighted sum of tile samples, each taken at the reduction its texels allow (1, 2, 4):
+    coarse octaves cost a sixteenth of a full-size remap; one upscale per reduction at the end.
+    """
+
+    def __init__(self, w: int, h: int, remap) -> None:  # type: ignore[no-untyped-def]
+        self.w, self.h, self.remap = w, h, remap
+        self.parts: dict[int, np.ndarray] = {}
+
+    def add(self, tile: np.ndarray, coords: np.ndarray, weight: float, div: int) -> None:
+        w, h = self.w // div, self.h // div
+        v = self.remap(tile, _up(coords, w, h)) * np.float32(weight)
+        if div in self.parts:
+            self.parts[div] += v
+        else:
+            self.parts[div] = v
+
+    def total(self) -> np.ndarray:
+        out = self.parts.get(1, np.zeros((self.h, self.w), np.float32))
+        for div, v in self.parts.items():
+            if div != 1:
+                out = out + cv2.resize(v, (self.w, self.h), interpolation=cv2.INTER_LINEAR)
+        return out
 
 
 def _up(a: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -403,25 +435,20 @@ def render(coarse: Coarse, tex: Texture, c: Clouds, look: Look, detail_tile: int
     if amp > 0:  # ground detail where the texture is much coarser than a pixel
         dt = clouds.tile(c.recipe, detail_tile)
         fine = clouds.TILE * coarse.km_per_px * 1.5  # the tile's pixels about a working pixel
-        det = remap(dt, _up(_tile_coords(coarse.chart, fine, 0.3, (17.0, 91.0)), w, h))
-        det += remap(dt, _up(_tile_coords(coarse.chart, fine * 7, 1.1, (3.0, 40.0)), w, h))
-        ground *= np.float32(1 - amp) + np.float32(amp) * det * (land + np.float32(0.2) * water)
+        det = _Sum(w, h, remap)
+        det.add(dt, _tile_coords(coarse.chart, fine, 0.3, (17.0, 91.0)), 1.0, 1)
+        det.add(dt, _tile_coords(coarse.chart, fine * 7, 1.1, (3.0, 40.0)), 1.0, 4)
+        mix = det.total() * (land + np.float32(0.2) * water)
+        ground *= np.float32(1 - amp) + np.float32(amp) * mix
 
     alpha = bright = None
     octaves = _octaves(c, coarse) if c.cover > 0.005 else []
     if octaves:
-        # Octaves whose texels span >= 4 working pixels are smooth: sampled at 1/4 size.
-        field = np.zeros((h, w), np.float32)
-        low = np.zeros((h // 4, w // 4), np.float32)
+        acc = _Sum(w, h, remap)
         total = sum(o[2] for o in octaves)
-        for index, lvl, wt, coords, smooth in octaves:
-            tile = clouds.tile_level(c.recipe, index, lvl)
-            if smooth:
-                low += np.float32(wt / total) * remap(tile, _up(coords, w // 4, h // 4))
-            else:
-                field += np.float32(wt / total) * remap(tile, _up(coords, w, h))
-        if low.any():
-            field += cv2.resize(low, (w, h), interpolation=cv2.INTER_LINEAR)
+        for index, lvl, wt, coords, div in octaves:
+            acc.add(clouds.tile_level(c.recipe, index, lvl), coords, wt / total, div)
+        field = acc.total()
         sigma = math.sqrt(sum(o[2] ** 2 for o in octaves) / 12.0) / total
         q = min(max(1.0 - c.cover, 1e-3), 1 - 1e-3)
         thr = np.float32(0.5 + sigma * statistics.NormalDist().inv_cdf(q))
@@ -456,10 +483,10 @@ def render(coarse: Coarse, tex: Texture, c: Clouds, look: Look, detail_tile: int
             g *= one - alpha
         img += g * _GLINT_RGB
     if look.lights > 0:
-        spark = remap(
-            clouds.tile(c.recipe, detail_tile),
-            _up(_tile_coords(coarse.chart, clouds.TILE * coarse.km_per_px, 2.0, (5, 5)), w, h),
-        )
+        lights = _Sum(w, h, remap)  # blobs of about two working pixels
+        uv = _tile_coords(coarse.chart, clouds.TILE * coarse.km_per_px * 2, 2.0, (5, 5))
+        lights.add(clouds.tile(c.recipe, detail_tile), uv, 1.0, 2)
+        spark = lights.total()
         city = np.clip((spark - np.float32(0.9)) * np.float32(10.0), 0.0, 1.0) * land
         city *= _up(look.lights * _smoothstep(0.0, 0.12, -mu_s) * clear, w, h)
         if alpha is not None:

@@ -117,6 +117,39 @@ def sheet_from_folder(
     return grid(thumbs, cols)
 
 
+def sheet_from_pool(
+    sprite_dir: Path = SHIPPED_SPRITES, per_family: int = 6, width: int = 200, seed: int = 0
+) -> np.ndarray:
+    """The sprites of a pool over grey, one row per family (``per_family`` random ones each)."""
+    pool = SpritePool(sprite_dir, "all")
+    index = pool.index
+    families = index["family"] if "family" in index.columns else index["split"]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for fam in sorted(set(families)):
+        idx = np.flatnonzero((families == fam).to_numpy())
+        pick = rng.choice(idx, size=min(per_family, len(idx)), replace=False)
+        thumbs = []
+        for i in pick:
+            rgba = pool.premultiplied(int(i))
+            h, w = rgba.shape[:2]
+            f = (width - 8) / max(h, w)
+            small = cv2.resize(rgba, (max(1, round(w * f)), max(1, round(h * f))), cv2.INTER_AREA)
+            a = small[..., 3:].astype(np.float32) / 255.0
+            tile = np.full((width, width, 3), 70, np.uint8)
+            y0, x0 = (width - small.shape[0]) // 2, (width - small.shape[1]) // 2
+            roi = tile[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]].astype(np.float32)
+            roi = small[..., :3].astype(np.float32) + roi * (1.0 - a)
+            tile[y0 : y0 + small.shape[0], x0 : x0 + small.shape[1]] = np.clip(roi, 0, 255)
+            label = f"{fam} sc{pool.spacecraft_id(int(i))}"
+            cv2.putText(tile, label, (3, width - 5), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0))
+            thumbs.append(tile)
+        while len(thumbs) < per_family:
+            thumbs.append(np.full((width, width, 3), 40, np.uint8))
+        rows.extend(thumbs)
+    return grid(rows, per_family)
+
+
 def write_sheet(path: Path, sheet: np.ndarray, quality: int | None = None) -> None:
     """Write ``sheet`` (RGB) to ``path``; with ``quality`` as a JPEG of that quality."""
     path.parent.mkdir(parents=True, exist_ok=True)
