@@ -34,7 +34,7 @@ TYPE_WEIGHTS = {
     "val": (0.25, 0.40, 0.35, 0.0),
 }
 _ID = re.compile(r"^(space|limb|surface|random)-(train|val)-(\d+)$")
-MIN_SURFACE_KM = 0.8  # km per working pixel: closer views would magnify the texture > 9x
+MIN_SURFACE_KM = 1.2  # km per working pixel: closer views would magnify the texture > 6x
 VAL_SHARE = 0.6  # validation views: at least this share of the visible Earth in earth.VAL_LON
 _TRIES = 60  # view samples before giving up (each costs ~1 ms)
 
@@ -262,7 +262,7 @@ def _look(rng: np.random.Generator) -> earth.Look:
         lights=float(rng.uniform(60, 220)) if rng.random() < 0.4 else 0.0,
         limb_km=float(rng.uniform(10, 40)),
         gain=float(rng.uniform(0.8, 1.25)),
-        detail=float(rng.uniform(0.2, 0.55)),
+        detail=float(rng.uniform(0.3, 0.6)),
     )
 
 
