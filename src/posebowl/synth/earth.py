@@ -328,6 +328,7 @@ _SPAN = 30000.0  # px: tile coordinates beyond this would overflow cv2.remap's f
 
 
 MAX_TILE_LEVEL = 4  # octaves needing a tile smaller than TILE / 2**4 are dropped
+MIN_PERIOD_PX = 24  # octaves whose whole period spans fewer working pixels are dropped
 
 
 def _octaves(c: Clouds, coarse: Coarse) -> list[tuple[int, int, float, np.ndarray, int]]:
@@ -345,16 +346,40 @@ def _octaves(c: Clouds, coarse: Coarse) -> list[tuple[int, int, float, np.ndarra
         level = max(0, math.ceil(math.log2(max(0.6 * coarse.km_per_px / texel, 1.0))))
         if level > MAX_TILE_LEVEL:
             break
-        coords = _tile_coords(coarse.chart, scale, c.angle + 1.3 * k, c.offsets[k]) / 2**level
+        coords = _tile_coords(coarse.chart, scale, c.angle + 1.3 * k, c.offsets[k])
+        if coarse.extent_km > 0.5 * scale:  # the period would repeat visibly: warp it away
+            coords = coords + _warp(coarse.chart, c.recipe, c.tiles[-1], 4.0 * scale, k)
+        coords = coords / 2**level
         if out and np.abs(coords).max() > _SPAN:
             break
         r = scale / c.scale_km
-        weight = r**0.55 if r <= 1.0 else 0.5 * r**-0.25
+        weight = r**0.55 if r <= 1.0 else 0.3 * r**-0.5
         out.append((index, level, weight, coords, _div(texel * 2**level / coarse.km_per_px)))
-        if level > 0:  # this octave already reaches the pixel: finer ones would be more noise
-            break
         scale /= c.octave_ratio
+        if scale < MIN_PERIOD_PX * coarse.km_per_px:  # finer octaves: only pixel noise
+            break
     return out
+
+
+WARP = 0.3  # tile periods: how far the warp moves an octave's copies apart
+
+
+def _warp(chart: np.ndarray, recipe: str, index: int, scale: float, k: int) -> np.ndarray:
+    """A smooth displacement (tile px, ``[gh, gw, 2]``) varying over ``scale`` km, so copies
+    of a periodic tile no longer line up: no repeating pattern on wide views of the Earth."""
+    field = clouds.tile_level(recipe, index, 3)  # smooth, and cheap to sample on the grid
+    out = []
+    for j in range(2):
+        uv = _tile_coords(chart, scale, 0.7 * k + 2.1 * j, (37.0 * k, 71.0 * j)) / 8
+        v = cv2.remap(
+            field,
+            np.ascontiguousarray(uv, np.float32),
+            None,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_WRAP,
+        )
+        out.append((v - 0.5) * (2 * WARP * clouds.TILE))
+    return np.stack(out, axis=2)
 
 
 def _div(texel_px: float) -> int:
@@ -463,7 +488,8 @@ def render(coarse: Coarse, tex: Texture, c: Clouds, look: Look, detail_tile: int
         gy = cv2.Sobel(field, cv2.CV_32F, 0, 1, ksize=5)
         # Relief shows under a low sun; an overhead sun flattens the cloud tops.
         mu = float(np.clip(np.median(mu_s[coarse.hit]) if coarse.any_hit else 1.0, 0.05, 1.0))
-        k_relief = np.float32(c.relief * math.sqrt(1 - mu * mu) / 16 / max(sigma, 1e-3))
+        flat = min(1.0, 4.0 / max(coarse.km_per_px, 1e-3))  # tops are flat seen from far
+        k_relief = np.float32(c.relief * flat * math.sqrt(1 - mu * mu) / 16 / max(sigma, 1e-3))
         relief = np.clip(-(gx * np.float32(sx) + gy * np.float32(sy)) * k_relief, -0.3, 0.25)
         thick = np.clip(x * np.float32(1.0 / (2.5 * sigma)), 0.0, 1.0)
         bright = np.float32(0.62) + np.float32(0.38) * np.sqrt(thick) + relief
