@@ -10,8 +10,10 @@ averaged down by 2, 4, ... (:func:`tile_level`), so nothing aliases. Tiles are m
 process (``functools.cache``), about 30-70 ms each.
 
 The training and validation recipes use different tiles (different seeds) and different
-spectral slopes, warp strengths and anisotropy, so the validation clouds are fields the training
-frames never showed.
+generators: training tiles are domain-warped fractal fields (blobs and bands), validation tiles
+are billowy (the absolute value of the field: puffy cells parted by clear lanes, like open-cell
+convection), barely warped, with octaves further apart. So the validation clouds are fields the
+training frames never showed.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class CloudRecipe:
     stretch: tuple[float, float]  # anisotropy of the spectrum (1 = isotropic)
     edge: tuple[float, float]  # width of the threshold ramp (smaller = harder edges)
     octave_ratio: tuple[float, float]  # scale ratio between the octaves a frame samples
+    billow: bool = False  # |noise|: puffy cells parted by clear lanes (open-cell convection)
 
 
 RECIPES = {
@@ -48,14 +51,15 @@ RECIPES = {
         edge=(0.01, 0.09),
         octave_ratio=(3.0, 5.0),
     ),
-    # Rougher, more strongly warped and streaky fields: settings the training recipe never uses.
+    # Billowy open cells, barely warped, octaves further apart: a field training never sees.
     "val": CloudRecipe(
         salt=0x7A1C,
-        beta=(2.1, 2.6),
-        warp=(0.14, 0.22),
-        stretch=(1.8, 3.0),
+        beta=(2.7, 3.3),
+        warp=(0.0, 0.03),
+        stretch=(1.0, 1.6),
         edge=(0.005, 0.05),
         octave_ratio=(5.0, 7.0),
+        billow=True,
     ),
 }
 
@@ -95,6 +99,8 @@ def tile(recipe: str, index: int) -> np.ndarray:
     stretch = float(rng.uniform(*r.stretch))
     angle = float(rng.uniform(0, math.pi))
     base = _spectral(rng, TILE, beta, stretch, angle)
+    if r.billow:
+        base = np.abs(base)
     warp = float(rng.uniform(*r.warp)) * TILE
     wx = _spectral(rng, TILE, 3.6, 1.0, 0.0) * np.float32(warp / 3.0)
     wy = _spectral(rng, TILE, 3.6, 1.0, 0.0) * np.float32(warp / 3.0)

@@ -111,7 +111,8 @@ def blue_marble() -> Texture:
     ocean = cv2.GaussianBlur(np.clip((blue - 5) * 8, 0, 255).astype(np.uint8), (0, 0), 2.0)
     # The JPEG's 8x8 blocks show on flat water once magnified: smooth the water only.
     soft = cv2.GaussianBlur(rgb, (0, 0), 3.0)
-    wgt = cv2.cvtColor(ocean, cv2.COLOR_GRAY2RGB)
+    deep = cv2.erode(ocean, np.ones((9, 9), np.uint8))  # open water only: coasts stay sharp
+    wgt = cv2.cvtColor(deep, cv2.COLOR_GRAY2RGB)
     rgb = cv2.add(
         cv2.multiply(soft, wgt, scale=1 / 255), cv2.multiply(rgb, 255 - wgt, scale=1 / 255)
     )
@@ -334,43 +335,48 @@ MIN_PERIOD_PX = 24  # octaves whose whole period spans fewer working pixels are 
 def _octaves(c: Clouds, coarse: Coarse) -> list[tuple[int, int, float, np.ndarray, int]]:
     """(tile, tile level, weight, coarse tile coordinates, div) of each octave that shows.
 
-    The largest octave spans at least 1.5x the visible ground (so no tile period repeats inside
-    the frame) with a low weight above the recipe's cloud scale; each octave reads the tile
-    level whose pixels are about a working pixel (no aliasing); ``div`` (1, 2 or 4) is the
-    reduction it can be sampled at, its texels spanning that many working pixels.
+    Octaves run down from the recipe's cloud scale by ``octave_ratio``; when the visible ground
+    is wider than that scale, one weak octave 1.5x the ground's span comes first (large-scale
+    variation of the cover) and the strong octaves whose period repeats inside the frame are
+    warped (no visible tiling). Each octave reads the tile level whose pixels are about a
+    working pixel (no aliasing); ``div`` (1, 2 or 4) is the reduction it can be sampled at, its
+    texels spanning that many working pixels.
     """
+    scales = [c.scale_km * c.octave_ratio**-k for k in range(len(c.tiles) - 1)]
+    if 1.5 * coarse.extent_km > c.scale_km:
+        scales.insert(0, 1.5 * coarse.extent_km)
     out = []
-    scale = max(c.scale_km, 1.5 * coarse.extent_km)
-    for k, index in enumerate(c.tiles):
+    for k, (index, scale) in enumerate(zip(c.tiles, scales, strict=False)):
+        if out and scale < MIN_PERIOD_PX * coarse.km_per_px:  # finer octaves: pixel noise
+            break
         texel = scale / clouds.TILE
         level = max(0, math.ceil(math.log2(max(0.6 * coarse.km_per_px / texel, 1.0))))
         if level > MAX_TILE_LEVEL:
             break
         coords = _tile_coords(coarse.chart, scale, c.angle + 1.3 * k, c.offsets[k])
-        if coarse.extent_km > 0.5 * scale:  # the period would repeat visibly: warp it away
+        # A strong octave whose period repeats inside the frame would show: warp it away
+        # (weak, fine octaves repeat unseen under the others).
+        if coarse.extent_km > scale >= 0.5 * c.scale_km:
             coords = coords + _warp(coarse.chart, c.recipe, c.tiles[-1], 4.0 * scale, k)
         coords = coords / 2**level
         if out and np.abs(coords).max() > _SPAN:
             break
         r = scale / c.scale_km
-        weight = r**0.55 if r <= 1.0 else 0.3 * r**-0.5
+        weight = r**0.55 if r <= 1.0 else 0.35
         out.append((index, level, weight, coords, _div(texel * 2**level / coarse.km_per_px)))
-        scale /= c.octave_ratio
-        if scale < MIN_PERIOD_PX * coarse.km_per_px:  # finer octaves: only pixel noise
-            break
     return out
 
 
-WARP = 0.3  # tile periods: how far the warp moves an octave's copies apart
+WARP = 0.4  # tile periods: how far the warp moves an octave's copies apart
 
 
 def _warp(chart: np.ndarray, recipe: str, index: int, scale: float, k: int) -> np.ndarray:
     """A smooth displacement (tile px, ``[gh, gw, 2]``) varying over ``scale`` km, so copies
     of a periodic tile no longer line up: no repeating pattern on wide views of the Earth."""
-    field = clouds.tile_level(recipe, index, 3)  # smooth, and cheap to sample on the grid
+    field = clouds.tile_level(recipe, index, 6)  # 8x8 texels: a gentle, fold-free warp
     out = []
     for j in range(2):
-        uv = _tile_coords(chart, scale, 0.7 * k + 2.1 * j, (37.0 * k, 71.0 * j)) / 8
+        uv = _tile_coords(chart, scale, 0.7 * k + 2.1 * j, (37.0 * k, 71.0 * j)) / 64
         v = cv2.remap(
             field,
             np.ascontiguousarray(uv, np.float32),
@@ -484,8 +490,9 @@ def render(coarse: Coarse, tex: Texture, c: Clouds, look: Look, detail_tile: int
             soft = np.clip(x * np.float32(1.0 / (8 * ramp)) + one, 0.0, 1.0)
             alpha = np.maximum(alpha, soft * np.float32(c.veil))
         sx, sy = coarse.sun_img
-        gx = cv2.Sobel(field, cv2.CV_32F, 1, 0, ksize=5)
-        gy = cv2.Sobel(field, cv2.CV_32F, 0, 1, ksize=5)
+        smooth = cv2.GaussianBlur(field, (0, 0), 2.0)  # shading of cloud tops, not of noise
+        gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=5)
+        gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=5)
         # Relief shows under a low sun; an overhead sun flattens the cloud tops.
         mu = float(np.clip(np.median(mu_s[coarse.hit]) if coarse.any_hit else 1.0, 0.05, 1.0))
         flat = min(1.0, 4.0 / max(coarse.km_per_px, 1e-3))  # tops are flat seen from far
