@@ -181,3 +181,13 @@ def test_runs_of_different_splits_never_share_image_ids(sprite_dir):
     assert not ids["train"] & ids["family"]
     assert not ids["heldout"] & ids["family"]
     assert all(len(i) == 32 and int(i, 16) >= 0 for v in ids.values() for i in v)
+    # one seed, two splits: not paired frame by frame (other placements, other backgrounds)
+    train, held = SpritePool(sprite_dir, "train"), SpritePool(sprite_dir, "heldout")
+    pairs = [
+        (
+            compose.make_image(train, 0, i, width=160, height=128).background_id,
+            compose.make_image(held, 0, i, width=160, height=128).background_id,
+        )
+        for i in range(4)
+    ]
+    assert sum(a != b for a, b in pairs) >= 3

@@ -164,9 +164,9 @@ def _sun(rng: np.random.Generator) -> tuple[float, float, float]:
     u = rng.random()
     mu = (
         rng.uniform(0.25, 1.0)
-        if u < 0.75
+        if u < 0.82
         else rng.uniform(-0.1, 0.25)
-        if u < 0.92
+        if u < 0.94
         else rng.uniform(-1.0, -0.1)
     )
     phi = rng.uniform(0, 2 * math.pi)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -78,9 +79,14 @@ class SynthImage:
     sprite: str
 
 
-def image_rng(seed: int, index: int) -> np.random.Generator:
-    """The generator of image ``index`` of a run with ``seed`` (independent of workers)."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), int(index), 0xC0]))
+def image_rng(seed: int, index: int, tag: str = "train") -> np.random.Generator:
+    """The generator of image ``index`` of a run with ``seed`` (independent of workers).
+
+    ``tag`` (the split and recipe) is mixed in, so runs of two splits with one seed are not
+    paired frame by frame (same placements, same effects).
+    """
+    key = [int(seed), int(index), 0xC0, zlib.crc32(tag.encode())]
+    return np.random.default_rng(np.random.SeedSequence(key))
 
 
 def _image_id(rng: np.random.Generator, split: str) -> str:
@@ -365,9 +371,9 @@ def make_image(
     ``recipe`` picks the backgrounds (``train`` or ``val``); by default the family split gets
     ``val`` and every other split ``train`` (see :func:`background_recipe`).
     """
-    rng = image_rng(seed, index)
     recipe = recipe or background_recipe(pool.split)
     tag = pool.split if recipe == background_recipe(pool.split) else f"{pool.split}/{recipe}"
+    rng = image_rng(seed, index, tag)
     image_id = _image_id(rng, tag)
     bg_id = backgrounds.sample_background_id(rng, recipe, n_backgrounds)
     frame = backgrounds.render_background(bg_id, width, height)
