@@ -62,6 +62,16 @@ def test_box_equals_visible_pixels(scale, angle, flip, cx, cy):
         assert 0 <= box[0] < box[2] <= W and 0 <= box[1] < box[3] <= H
 
 
+def test_a_boom_thinner_than_a_pixel_still_counts_when_shrunk():
+    """A faint 1 px boom across a 400 px sprite, shrunk to 20 px: the box still spans it."""
+    rgba = np.zeros((400, 400, 4), np.uint8)
+    rgba[180:220, 180:220] = 255  # the bus
+    rgba[200, 0:400] = 8  # the boom: 1 px thick, faint (premultiplied), as Blender leaves it
+    canvas, x0, y0 = warp_sprite(rgba, Placement(0.05, 0.0, False, 100.0, 100.0), W, H)
+    box = paste(np.zeros((H, W, 3), np.uint8), canvas, x0, y0, (1.0, 1.0, 1.0))
+    assert box is not None and box[2] - box[0] >= 19  # 400 px * 0.05, not the 2 px bus
+
+
 def test_truncated_sprite_is_labelled_by_its_visible_part():
     frame = np.zeros((H, W, 3), np.uint8)
     canvas, x0, y0 = warp_sprite(SPRITE, Placement(2.0, 0.0, False, 10.0, 128.0), W, H)
