@@ -17,6 +17,7 @@ upscaled (see ``earth``); space and textures are a few milliseconds.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import zlib
@@ -159,8 +160,11 @@ def _lon0(rng: np.random.Generator, recipe: str) -> float:
     return math.radians(hi + rng.uniform(0.0, 360.0 - (hi - lo)))
 
 
-def _sun(rng: np.random.Generator) -> tuple[float, float, float]:
-    """Mostly day, some near the terminator, a few at night (at the sub-camera point)."""
+def _sun(
+    rng: np.random.Generator, centre: tuple[float, float, float] = (0.0, 0.0, 1.0)
+) -> tuple[float, float, float]:
+    """Mostly day, some near the terminator, a few at night, at ``centre`` (a unit vector of
+    the local frame: the middle of the visible ground)."""
     u = rng.random()
     mu = (
         rng.uniform(0.25, 1.0)
@@ -171,7 +175,13 @@ def _sun(rng: np.random.Generator) -> tuple[float, float, float]:
     )
     phi = rng.uniform(0, 2 * math.pi)
     s = math.sqrt(max(0.0, 1.0 - mu * mu))
-    return (s * math.cos(phi), s * math.sin(phi), float(mu))
+    c = np.asarray(centre, dtype=float)
+    helper = np.array([1.0, 0.0, 0.0]) if abs(c[0]) < 0.9 else np.array([0.0, 1.0, 0.0])
+    e1 = np.cross(c, helper)
+    e1 /= np.linalg.norm(e1)
+    e2 = np.cross(c, e1)
+    v = s * math.cos(phi) * e1 + s * math.sin(phi) * e2 + mu * c
+    return (float(v[0]), float(v[1]), float(v[2]))
 
 
 def _view(rng: np.random.Generator, kind: str, recipe: str, aspect: float) -> earth.EarthView:
@@ -202,7 +212,7 @@ def _view(rng: np.random.Generator, kind: str, recipe: str, aspect: float) -> ea
         lat0=math.asin(rng.uniform(-0.95, 0.95)),
         lon0=_lon0(rng, recipe),
         heading=rng.uniform(0, 2 * math.pi),
-        sun=_sun(rng),
+        sun=(0.0, 0.0, 1.0),  # set once the view is accepted (see earth_frame)
     )
 
 
@@ -277,7 +287,9 @@ def earth_frame(
         view = _view(rng, kind, recipe, h / w)
         coarse = earth.coarse_view(view, w, h, tex_w, tex_h)
         if _acceptable(coarse, kind, recipe):
-            return view, coarse
+            # Day or night where the camera looks, not under it (a limb is far away).
+            view = dataclasses.replace(view, sun=_sun(rng, coarse.centre))
+            return view, earth.coarse_view(view, w, h, tex_w, tex_h)
     raise RuntimeError(f"no acceptable {kind} view in {_TRIES} tries")  # pragma: no cover
 
 

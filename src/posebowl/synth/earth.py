@@ -207,6 +207,7 @@ class Coarse:
     seam: bool  # the texture coordinates jump (the view sees a pole): not renderable
     km_per_px: float  # median ground footprint of a working pixel (inf when all space)
     extent_km: float  # the largest span of the visible ground (chart coordinates)
+    centre: tuple[float, float, float]  # mean surface normal of the visible ground (local)
     sun_img: tuple[float, float]  # the sun direction projected on the image (x right, y down)
     tex: np.ndarray  # [gh, gw, 2] texture pixel coordinates (level 0)
     chart: np.ndarray  # [gh, gw, 2] km, azimuthal equidistant around the sub-camera point
@@ -272,8 +273,10 @@ def coarse_view(v: EarthView, width: int, height: int, tex_w: int, tex_h: int) -
         seam = bool(max(jx.max(initial=0), jy.max(initial=0)) > tex_w / 8)
         km = float(np.median(t[hit])) / f / max(float(np.median(mu_v[hit])), 0.2)
         extent = float(max(np.ptp(chart[..., 0][hit]), np.ptp(chart[..., 1][hit])))
+        mean = n[hit].mean(axis=0)
+        centre = tuple(float(x) for x in mean / max(float(np.linalg.norm(mean)), 1e-9))
     else:
-        km, extent = float("inf"), 0.0
+        km, extent, centre = float("inf"), 0.0, (0.0, 0.0, 1.0)
     return Coarse(
         width=width,
         height=height,
@@ -282,6 +285,7 @@ def coarse_view(v: EarthView, width: int, height: int, tex_w: int, tex_h: int) -
         seam=seam,
         km_per_px=km,
         extent_km=extent,
+        centre=centre,  # type: ignore[arg-type]
         sun_img=(float(sun @ right), float(-(sun @ up))),
         tex=np.stack([tex_x, tex_y], axis=2),
         chart=chart,
