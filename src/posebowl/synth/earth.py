@@ -339,24 +339,33 @@ MIN_PERIOD_PX = 24  # octaves whose whole period spans fewer working pixels are 
 def _octaves(c: Clouds, coarse: Coarse) -> list[tuple[int, int, float, np.ndarray, int]]:
     """(tile, tile level, weight, coarse tile coordinates, div) of each octave that shows.
 
-    Octaves run down from the recipe's cloud scale by ``octave_ratio``; when the visible ground
-    is wider than that scale, one weak octave 1.5x the ground's span comes first (large-scale
-    variation of the cover) and the strong octaves whose period repeats inside the frame are
-    warped (no visible tiling). Each octave reads the tile level whose pixels are about a
-    working pixel (no aliasing); ``div`` (1, 2 or 4) is the reduction it can be sampled at, its
-    texels spanning that many working pixels.
+    Octaves run down from the recipe's cloud scale by ``octave_ratio`` until a period spans
+    fewer than MIN_PERIOD_PX working pixels; when the visible ground is wider than that scale,
+    one weak octave 1.5x the ground's span comes first (large-scale variation of the cover) and
+    the strong octaves whose period repeats inside the frame are warped (no visible tiling).
+    Each octave reads a tile level (an averaged-down tile, so nothing aliases) and is sampled
+    at 1/``div`` of the working size: the finest with texels of >= 0.6 working pixels at full
+    size, the next with >= 2 at 1/2, the others with >= 4 at 1/4 (the finer octaves carry the
+    detail the coarser ones give up).
     """
     scales = [c.scale_km * c.octave_ratio**-k for k in range(len(c.tiles) - 1)]
     if 1.5 * coarse.extent_km > c.scale_km:
         scales.insert(0, 1.5 * coarse.extent_km)
-    out = []
-    for k, (index, scale) in enumerate(zip(c.tiles, scales, strict=False)):
-        if out and scale < MIN_PERIOD_PX * coarse.km_per_px:  # finer octaves: pixel noise
+    kept = []
+    for scale in scales:
+        if kept and scale < MIN_PERIOD_PX * coarse.km_per_px:  # finer octaves: pixel noise
             break
-        texel = scale / clouds.TILE
-        level = max(0, math.ceil(math.log2(max(0.6 * coarse.km_per_px / texel, 1.0))))
+        kept.append(scale)
+    out = []
+    for k, (index, scale) in enumerate(zip(c.tiles, kept, strict=False)):
+        rank = len(kept) - k  # 1 = the finest
+        div = 1 if rank == 1 else 2 if rank == 2 else 4
+        texel_px = scale / clouds.TILE / coarse.km_per_px
+        need = 0.6 if div == 1 else float(div)
+        level = max(0, math.ceil(math.log2(max(need / texel_px, 1.0))))
         if level > MAX_TILE_LEVEL:
             break
+        div = min(div, _div(texel_px * 2**level))
         coords = _tile_coords(coarse.chart, scale, c.angle + 1.3 * k, c.offsets[k])
         # A strong octave whose period repeats inside the frame would show: warp it away
         # (weak, fine octaves repeat unseen under the others).
@@ -367,7 +376,7 @@ def _octaves(c: Clouds, coarse: Coarse) -> list[tuple[int, int, float, np.ndarra
             break
         r = scale / c.scale_km
         weight = r**0.55 if r <= 1.0 else 0.35
-        out.append((index, level, weight, coords, _div(texel * 2**level / coarse.km_per_px)))
+        out.append((index, level, weight, coords, div))
     return out
 
 
