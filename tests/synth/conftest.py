@@ -27,9 +27,12 @@ def draw_sprite(h: int, w: int, seed: int) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def sprite_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny sprite folder in the `posebowl synth sprites` layout: 6 designs x 2 views."""
+    """A tiny sprite folder in the `posebowl synth sprites` layout: 7 designs x 2 views.
+
+    Design 5 is a held-out design, design 6 the held-out family (see sprites.split_of).
+    """
     d = tmp_path_factory.mktemp("sprites")
-    for design in range(6):
+    for design in range(7):
         for view in range(2):
             s = draw_sprite(60 + 10 * design, 90 - 5 * view, seed=design * 10 + view)
             write_sprite(d / f"sc{design:04d}_v{view:02d}.png", s)

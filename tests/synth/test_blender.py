@@ -36,12 +36,30 @@ def test_tiny_render_is_a_cropped_sprite_and_resumes(venv_ready, tmp_path):
             "spacecraft_id": 3,
             "view_id": 0,
             "held_out": False,
+            "family": "octsat",
+            "split": "train",
             "width": rgba.shape[1],
             "height": rgba.shape[0],
         }
     ]
     again = sprites.render_sprites([task], tmp_path, resolution=64, samples=4, threads=1)
     assert (again.rendered, again.skipped) == (0, 1)
+
+
+def test_thin_parts_reach_the_crop(venv_ready, tmp_path):
+    """A probe's booms are thinner than a pixel: the crop (alpha > 0) runs out to faint pixels.
+
+    With a threshold such as alpha > 0.5 every border of the crop would hold a solid pixel.
+    """
+    from posebowl.synth import design
+
+    task = sprites.SpriteTask(design_id=6, view_id=1)  # booms many times the bus
+    assert design.family_of(6) == "probe"
+    # 8 samples: alpha comes in steps of 1/8 (with 2 samples a faint pixel reads 0.5)
+    sprites.render_sprites([task], tmp_path, resolution=96, samples=8, threads=1)
+    alpha = sprites.read_rgba(tmp_path / task.name)[..., 3]
+    borders = [alpha[0], alpha[-1], alpha[:, 0], alpha[:, -1]]
+    assert min(int(b.max()) for b in borders) < 128
 
 
 def test_same_task_same_pixels(venv_ready, tmp_path):

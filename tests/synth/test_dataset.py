@@ -27,17 +27,18 @@ def test_generate_writes_the_competition_layout(tmp_path, sprite_dir):
     assert list(labels.image_id) == list(meta.image_id) == list(fmt.image_id) == list(df.image_id)
     assert label_violations(labels) == []
     assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in labels.image_id)
-    assert set(meta.spacecraft_id) <= set(range(6))
-    assert meta.background_id.str.fullmatch(r"(space|limb|earth)-\d{5}").all()
+    assert set(meta.spacecraft_id) <= set(range(7))
+    assert meta.background_id.str.fullmatch(r"(space|limb|surface|random)-train-\d{5}").all()
     for i in labels.image_id:
         img = cv2.imread(str(out / "images" / f"{i}.png"), cv2.IMREAD_UNCHANGED)
         assert img.shape == (FRAME_HEIGHT, FRAME_WIDTH, 3)
     assert len(list((out / "images").iterdir())) == 5
 
 
-def test_output_does_not_depend_on_workers(tmp_path, sprite_dir):
-    a = dataset.generate(tmp_path / "a", 20, split="all", seed=3, workers=1, sprite_dir=sprite_dir)
-    b = dataset.generate(tmp_path / "b", 20, split="all", seed=3, workers=2, sprite_dir=sprite_dir)
+def test_output_does_not_depend_on_workers(tmp_path, sprite_dir, monkeypatch):
+    monkeypatch.setattr(dataset, "CHUNK", 3)  # 3 chunks for 2 workers from 8 images
+    a = dataset.generate(tmp_path / "a", 8, split="all", seed=3, workers=1, sprite_dir=sprite_dir)
+    b = dataset.generate(tmp_path / "b", 8, split="all", seed=3, workers=2, sprite_dir=sprite_dir)
     pd.testing.assert_frame_equal(a, b)
     one = next((tmp_path / "a" / "images").iterdir())
     assert one.read_bytes() == (tmp_path / "b" / "images" / one.name).read_bytes()
@@ -48,11 +49,21 @@ def test_jpg_output(tmp_path, sprite_dir):
     assert all(p.suffix == ".jpg" for p in (tmp_path / "images").iterdir())
 
 
-def test_splits_keep_held_out_designs_apart(tmp_path, sprite_dir):
-    train = dataset.generate(tmp_path / "t", 12, split="train", workers=1, sprite_dir=sprite_dir)
-    held = dataset.generate(tmp_path / "h", 6, split="heldout", workers=1, sprite_dir=sprite_dir)
+def test_splits_keep_held_out_designs_and_the_family_apart(tmp_path, sprite_dir):
+    kw = {"workers": 1, "sprite_dir": sprite_dir}
+    train = dataset.generate(tmp_path / "t", 8, split="train", **kw)
+    held = dataset.generate(tmp_path / "h", 3, split="heldout", **kw)
+    fam = dataset.generate(tmp_path / "f", 4, split="family", **kw)
     assert set(held.spacecraft_id) == {5}  # id % 6 == 5 is held out
-    assert 5 not in set(train.spacecraft_id)
+    assert set(fam.spacecraft_id) == {6}  # id % 7 == 6: the held-out family
+    assert not {5, 6} & set(train.spacecraft_id)
+    # the family split is also over the validation background recipe, the others are not
+    assert fam.background_id.str.contains("-val-").all()
+    assert train.background_id.str.contains("-train-").all()
+    assert held.background_id.str.contains("-train-").all()
+    val = dataset.generate(tmp_path / "v", 2, split="train", recipe="val", **kw)
+    assert val.background_id.str.contains("-val-").all()
+    assert not set(val.image_id) & set(train.image_id)
 
 
 def test_sample_test_set_keeps_labels_outside(tmp_path, sprite_dir):
@@ -76,6 +87,7 @@ def test_sample_test_set_keeps_labels_outside(tmp_path, sprite_dir):
         ({"image_format": "gif"}, "Unknown image format"),
         ({"workers": 0}, "at least 1"),
         ({"split": "test"}, "Unknown split"),
+        ({"recipe": "test"}, "Unknown background recipe"),
     ],
 )
 def test_bad_inputs(tmp_path, sprite_dir, kwargs, message):
@@ -109,8 +121,12 @@ def test_shipped_pool_is_complete_and_small():
     index = read_index(SHIPPED_SPRITES)
     assert index.spacecraft_id.nunique() >= 40
     assert index.groupby("spacecraft_id").size().min() >= 3
-    held = index[index.held_out].spacecraft_id.unique()
-    assert 4 <= len(held) <= index.spacecraft_id.nunique() // 3
+    designs = index.drop_duplicates("spacecraft_id")
+    counts = designs.split.value_counts()
+    assert counts["train"] >= 40 and counts["heldout"] >= 6 and counts["family"] >= 6
+    assert set(designs[designs.split == "family"].family) == {"probe"}
+    assert "probe" not in set(designs[designs.split != "family"].family)
+    assert designs[designs.split == "train"].family.nunique() == 5
     size = sum(p.stat().st_size for p in SHIPPED_SPRITES.iterdir())
     assert size < 15 * 2**20
     img = cv2.imread(str(SHIPPED_SPRITES / index.sprite.iloc[0]), cv2.IMREAD_UNCHANGED)
@@ -133,13 +149,16 @@ def test_cli_images_and_sample(tmp_path, sprite_dir):
             "--workers",
             "1",
             "--split",
-            "all",
+            "family",
             "--sprites",
             str(sprite_dir),
         ],
     )
     assert res.exit_code == 0, res.output
     assert "3 images" in res.output and "truncated" in res.output
+    assert "backgrounds:" in res.output
+    meta = pd.read_csv(tmp_path / "t" / "train_metadata.csv")
+    assert set(meta.spacecraft_id) == {6} and meta.background_id.str.contains("-val-").all()
     res = CliRunner().invoke(
         cli,
         [

@@ -51,9 +51,20 @@ def test_tasks_and_groups():
         sprites.plan_tasks(range(2), 0)
 
 
-def test_held_out_designs():
-    held = [d for d in range(48) if sprites.is_held_out(d)]
-    assert held == [5, 11, 17, 23, 29, 35, 41, 47]
+def test_splits_of_designs():
+    splits = {d: sprites.split_of(d) for d in range(48)}
+    assert [d for d, s in splits.items() if s == "family"] == [6, 13, 20, 27, 34, 41]
+    assert [d for d, s in splits.items() if s == "heldout"] == [5, 11, 17, 23, 29, 35, 47]
+    assert all(sprites.is_held_out(d) == (s != "train") for d, s in splits.items())
+
+
+def test_index_says_family_and_split(sprite_dir):
+    import pandas as pd
+
+    index = pd.read_csv(sprite_dir / "index.csv")
+    assert list(index.columns) == list(sprites.INDEX_COLUMNS)
+    row = index[index.spacecraft_id == 6].iloc[0]
+    assert (row.family, row.split, bool(row.held_out)) == ("probe", "family", True)
 
 
 def test_missing_venv_says_how_to_fix(tmp_path):

@@ -38,7 +38,7 @@ _LABELS = click.option(
 @_LABELS
 @click.option(
     "--split",
-    type=click.Choice(["heldout", "train", "all"]),
+    type=click.Choice(["heldout", "family", "train", "all"]),
     default="heldout",
     show_default=True,
     help="Which sprite designs; held-out ones are never in training sets.",

@@ -178,6 +178,14 @@ def bucket_line(df: object) -> str:
     return " | ".join(f"{k} {np.mean(b == k):.0%}" for k in BUCKETS)
 
 
+def background_line(df: object) -> str:
+    """'space 22% | limb 33% | ...' for the background ids of a metadata frame."""
+    from posebowl.synth.backgrounds import TYPES, background_type
+
+    kinds = [background_type(b) for b in df["background_id"]]  # type: ignore[index]
+    return " | ".join(f"{k} {kinds.count(k) / len(kinds):.0%}" for k in TYPES if k in kinds)
+
+
 _SPRITES_OPT = click.option(
     "--sprites",
     "sprite_dir",
@@ -187,10 +195,19 @@ _SPRITES_OPT = click.option(
 )
 _SPLIT_OPT = click.option(
     "--split",
-    type=click.Choice(["train", "heldout", "all"]),
+    type=click.Choice(["train", "heldout", "family", "all"]),
     default="train",
     show_default=True,
-    help="Which designs: training ones, the held-out ones, or all.",
+    help="Which designs: training ones; held-out designs of the training families; the "
+    "held-out family (deep-space probes, over the validation backgrounds); or all.",
+)
+_BACKGROUNDS_OPT = click.option(
+    "--backgrounds",
+    type=click.Choice(["auto", "train", "val"]),
+    default="auto",
+    show_default=True,
+    help="Background recipe: auto = val for --split family, train otherwise; val = Blue "
+    "Marble longitudes and cloud settings training never uses.",
 )
 
 
@@ -219,10 +236,11 @@ _SPLIT_OPT = click.option(
     help="png like the competition, or jpg (quality 95, faster to write and to load).",
 )
 @_SPRITES_OPT
+@_BACKGROUNDS_OPT
 @click.option(
     "--force",
     is_flag=True,
-    help="Replace the images already in --out (an unfinished run with the same settings is "
+    help="Replace what posebowl made in --out (an unfinished run with the same settings is "
     "resumed without it).",
 )
 @executor_options
@@ -234,11 +252,12 @@ def images(
     workers: int | None,
     image_format: str,
     sprite_dir: Path | None,
+    backgrounds: str,
     force: bool,
     executor: str,
     ray_address: str | None,
 ) -> int:
-    """Composite N images of spacecraft on procedural backgrounds, in the competition layout."""
+    """Composite N images of spacecraft over Earth and space, in the competition layout."""
     import time
 
     from posebowl.synth import dataset
@@ -255,6 +274,7 @@ def images(
             workers=workers,
             image_format=image_format,
             sprite_dir=sprite_dir or SHIPPED_SPRITES,
+            recipe=None if backgrounds == "auto" else backgrounds,
             force=force,
             progress=tick,
             executor=ex,
@@ -268,6 +288,7 @@ def images(
         f"{made} made in {dt:.1f} s ({made / dt:.1f}/s) -> {out_dir}"
     )
     out.print(f"boxes: {bucket_line(df)}")
+    out.print(f"backgrounds: {background_line(df)}")
     return 0
 
 
@@ -299,6 +320,20 @@ def images(
 @_SPLIT_OPT
 @click.option("--seed", default=0, show_default=True, help="Run seed.")
 @_SPRITES_OPT
+@_BACKGROUNDS_OPT
+@click.option("--thumb", default=480, show_default=True, help="Width of each thumbnail (px).")
+@click.option(
+    "--quality",
+    default=None,
+    type=click.IntRange(1, 100),
+    help="Write a JPEG of this quality (for docs) instead of what --out's suffix says.",
+)
+@click.option(
+    "--pool",
+    "show_pool",
+    is_flag=True,
+    help="Show the sprites of the pool, one row of --cols per family, instead of frames.",
+)
 def preview(
     out_path: Path,
     n: int,
@@ -308,17 +343,31 @@ def preview(
     split: str,
     seed: int,
     sprite_dir: Path | None,
+    backgrounds: str,
+    thumb: int,
+    quality: int | None,
+    show_pool: bool,
 ) -> int:
     """Write a contact sheet: a grid of images with their boxes drawn."""
     from posebowl.synth import preview as pv
     from posebowl.synth.pool import SHIPPED_SPRITES
 
-    if from_dir is not None:
-        sheet = pv.sheet_from_folder(from_dir, labels, n=n, cols=cols, seed=seed)
+    if show_pool:
+        sheet = pv.sheet_from_pool(
+            sprite_dir or SHIPPED_SPRITES, per_family=cols, width=thumb, seed=seed
+        )
+    elif from_dir is not None:
+        sheet = pv.sheet_from_folder(from_dir, labels, n=n, cols=cols, seed=seed, width=thumb)
     else:
         sheet = pv.sheet_from_synth(
-            n=n, cols=cols, split=split, seed=seed, sprite_dir=sprite_dir or SHIPPED_SPRITES
+            n=n,
+            cols=cols,
+            split=split,
+            seed=seed,
+            sprite_dir=sprite_dir or SHIPPED_SPRITES,
+            recipe=None if backgrounds == "auto" else backgrounds,
+            width=thumb,
         )
-    pv.write_sheet(out_path, sheet)
+    pv.write_sheet(out_path, sheet, quality=quality)
     out.print(f"contact sheet -> {out_path}")
     return 0

@@ -113,19 +113,34 @@ def _principled(name: str) -> tuple[bpy.types.Material, bpy.types.Node, bpy.type
 
 
 def _crinkle(nt: bpy.types.NodeTree, bsdf: bpy.types.Node, scale: float, strength: float) -> None:
-    """Foil crinkles: a distorted noise texture driving a bump node."""
+    """Crinkled foil: Voronoi facets (the creases of multi-layer insulation) plus distorted
+    noise, driving a bump node; the noise also varies the roughness patch by patch."""
     coord = nt.nodes.new("ShaderNodeTexCoord")
     noise = nt.nodes.new("ShaderNodeTexNoise")
     noise.inputs["Scale"].default_value = scale
     noise.inputs["Detail"].default_value = 6.0
     noise.inputs["Roughness"].default_value = 0.65
     noise.inputs["Distortion"].default_value = 1.5
+    vor = nt.nodes.new("ShaderNodeTexVoronoi")
+    vor.feature = "F1"
+    vor.inputs["Scale"].default_value = scale * 0.7
+    mix = nt.nodes.new("ShaderNodeMath")
+    mix.operation = "ADD"
     bump = nt.nodes.new("ShaderNodeBump")
     bump.inputs["Strength"].default_value = strength
     bump.inputs["Distance"].default_value = 0.05
     nt.links.new(coord.outputs["Object"], noise.inputs["Vector"])
-    nt.links.new(noise.outputs["Fac"], bump.inputs["Height"])
+    nt.links.new(coord.outputs["Object"], vor.inputs["Vector"])
+    nt.links.new(noise.outputs["Fac"], mix.inputs[0])
+    nt.links.new(vor.outputs["Distance"], mix.inputs[1])
+    nt.links.new(mix.outputs["Value"], bump.inputs["Height"])
     nt.links.new(bump.outputs["Normal"], bsdf.inputs["Normal"])
+    rough = nt.nodes.new("ShaderNodeMapRange")
+    base = float(bsdf.inputs["Roughness"].default_value)
+    rough.inputs["To Min"].default_value = max(0.05, base - 0.12)
+    rough.inputs["To Max"].default_value = min(0.8, base + 0.15)
+    nt.links.new(noise.outputs["Fac"], rough.inputs["Value"])
+    nt.links.new(rough.outputs["Result"], bsdf.inputs["Roughness"])
 
 
 def build_materials(tints: dict[str, tuple[float, float, float]], seed: int) -> dict:
@@ -136,19 +151,20 @@ def build_materials(tints: dict[str, tuple[float, float, float]], seed: int) -> 
     def rgba(c: tuple[float, float, float]) -> tuple[float, float, float, float]:
         return (c[0], c[1], c[2], 1.0)
 
-    gold = tints.get("gold_foil", (1.0, 0.7, 0.3))
-    silver = tints.get("silver_foil", (0.85, 0.85, 0.85))
-    cells = tints.get("cells", (0.02, 0.03, 0.12))
-    white = tints.get("white_paint", (0.8, 0.8, 0.78))
-
-    for name, color in (("gold_foil", gold), ("silver_foil", silver)):
+    foils = (
+        ("gold_foil", tints.get("gold_foil", (1.0, 0.7, 0.3)), (0.8, 1.0)),
+        ("silver_foil", tints.get("silver_foil", (0.85, 0.85, 0.85)), (0.8, 1.0)),
+        ("black_foil", tints.get("black_foil", (0.04, 0.04, 0.04)), (0.0, 0.3)),
+    )
+    for name, color, metal in foils:
         mat, bsdf, nt = _principled(name)
         bsdf.inputs["Base Color"].default_value = rgba(color)
-        bsdf.inputs["Metallic"].default_value = float(rng.uniform(0.7, 0.95))
-        bsdf.inputs["Roughness"].default_value = float(rng.uniform(0.25, 0.45))
-        _crinkle(nt, bsdf, float(rng.uniform(4, 14)), float(rng.uniform(0.3, 0.8)))
+        bsdf.inputs["Metallic"].default_value = float(rng.uniform(*metal))
+        bsdf.inputs["Roughness"].default_value = float(rng.uniform(0.12, 0.4))
+        _crinkle(nt, bsdf, float(rng.uniform(3, 16)), float(rng.uniform(0.3, 1.0)))
         out[name] = mat
 
+    cells = tints.get("cells", (0.02, 0.03, 0.12))
     mat, bsdf, nt = _principled("cells")
     coord = nt.nodes.new("ShaderNodeTexCoord")
     brick = nt.nodes.new("ShaderNodeTexBrick")
@@ -157,18 +173,21 @@ def build_materials(tints: dict[str, tuple[float, float, float]], seed: int) -> 
     brick.inputs["Color1"].default_value = rgba(cells)
     brick.inputs["Color2"].default_value = rgba(tuple(min(1.0, c * 1.4) for c in cells))
     brick.inputs["Mortar"].default_value = (0.45, 0.45, 0.5, 1.0)
-    brick.inputs["Scale"].default_value = float(rng.uniform(3, 9))
-    brick.inputs["Mortar Size"].default_value = 0.015
+    brick.inputs["Scale"].default_value = float(rng.uniform(3, 12))
+    brick.inputs["Mortar Size"].default_value = float(rng.uniform(0.008, 0.03))
     brick.inputs["Brick Width"].default_value = 0.5
-    brick.inputs["Row Height"].default_value = 0.5
+    brick.inputs["Row Height"].default_value = float(rng.choice([0.25, 0.5]))
     nt.links.new(coord.outputs["Object"], brick.inputs["Vector"])
     nt.links.new(brick.outputs["Color"], bsdf.inputs["Base Color"])
-    bsdf.inputs["Metallic"].default_value = 0.4
-    bsdf.inputs["Roughness"].default_value = float(rng.uniform(0.1, 0.3))
+    bsdf.inputs["Metallic"].default_value = float(rng.uniform(0.2, 0.6))
+    bsdf.inputs["Roughness"].default_value = float(rng.uniform(0.08, 0.3))
     out["cells"] = mat
 
+    white = tints.get("white_paint", (0.8, 0.8, 0.78))
+    grey = tints.get("grey_paint", (0.3, 0.3, 0.3))
     for name, color, metallic, rough in (
         ("white_paint", white, 0.0, 0.5),
+        ("grey_paint", grey, 0.1, 0.55),
         ("bare_metal", (0.6, 0.6, 0.62), 1.0, 0.3),
         ("black", (0.02, 0.02, 0.02), 0.0, 0.55),
         ("radiator", (0.9, 0.9, 0.9), 0.0, 0.25),
@@ -179,6 +198,15 @@ def build_materials(tints: dict[str, tuple[float, float, float]], seed: int) -> 
         bsdf.inputs["Metallic"].default_value = metallic
         bsdf.inputs["Roughness"].default_value = rough
         out[name] = mat
+
+    # A gold wire-mesh reflector: partly see-through (alpha > 0 still marks every pixel of it).
+    mat, bsdf, nt = _principled("gold_mesh")
+    bsdf.inputs["Base Color"].default_value = rgba(tints.get("gold_foil", (1.0, 0.7, 0.3)))
+    bsdf.inputs["Metallic"].default_value = 1.0
+    bsdf.inputs["Roughness"].default_value = 0.35
+    bsdf.inputs["Alpha"].default_value = float(rng.uniform(0.45, 0.8))
+    mat.blend_method = "BLEND"
+    out["gold_mesh"] = mat
     return out
 
 
@@ -318,8 +346,10 @@ def pose_view(scene: bpy.types.Scene, pivot: bpy.types.Object, verts: np.ndarray
         ob.rotation_mode = "QUATERNION"
         ob.rotation_quaternion = Vector(direction).to_track_quat("Z", "Y")
         ob.hide_render = energy <= 0
+    # The environment (dark sky above, the Earth's glow below) shows in foil and metal.
+    world = getattr(view, "world_strength", 0.12)
     scene.world.node_tree.nodes["Background"].inputs["Strength"].default_value = (
-        0.12 + 0.8 * view.fill_strength
+        world + 0.5 * view.fill_strength
     )
     scene.view_settings.exposure = view.exposure
 

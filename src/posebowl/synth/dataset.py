@@ -45,6 +45,7 @@ from posebowl.errors import InputError, SetupError
 from posebowl.rules import COLUMNS, INDEX_COLUMN
 from posebowl.scale import LocalExecutor, Resources, Tally, raise_failures, records
 from posebowl.scale.base import Failed, Finished, Retried
+from posebowl.synth.backgrounds import RECIPES
 from posebowl.synth.compose import N_BACKGROUNDS, SynthImage, make_image
 from posebowl.synth.pool import INDEX_NAME, SHIPPED_SPRITES, SpritePool
 
@@ -72,6 +73,7 @@ class Job:
     image_format: str
     n_backgrounds: int
     work_dir: str  # temporary names and chunk records: on the same file system as image_dir
+    recipe: str | None = None  # background recipe; None: the split's own (see compose)
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ def make_chunk(job: Job, indices: list[int]) -> tuple[list[tuple[object, ...]], 
     rows, files = [], []
     tmp = Path(job.work_dir, "tmp")
     for i in indices:
-        img = make_image(pool, job.seed, i, n_backgrounds=job.n_backgrounds)
+        img = make_image(pool, job.seed, i, n_backgrounds=job.n_backgrounds, recipe=job.recipe)
         name, data = encode(img, job.image_format)
         records.write_atomic(Path(job.image_dir, name), data, tmp)
         files.append(records.entry(name, data))
@@ -187,7 +189,11 @@ def run_chunk(job: Job, indices: list[int]) -> ChunkResult:
     return ChunkResult(rows, False, here)
 
 
-def _check(n: int, image_format: str, workers: int | None) -> int:
+def _check(n: int, image_format: str, workers: int | None, recipe: str | None = None) -> int:
+    if recipe is not None and recipe not in RECIPES:
+        raise InputError(
+            f"Unknown background recipe {recipe!r}.", f"Use one of {', '.join(RECIPES)}."
+        )
     if n < 1:
         raise InputError(f"--n must be at least 1, got {n}.", "Ask for 1 or more images.")
     if image_format not in IMAGE_FORMATS:
@@ -209,7 +215,13 @@ def _sprites_key(sprite_dir: Path) -> str:
 
 
 def _settings(
-    n: int, split: str, seed: int, image_format: str, sprite_dir: Path, n_backgrounds: int
+    n: int,
+    split: str,
+    seed: int,
+    image_format: str,
+    sprite_dir: Path,
+    n_backgrounds: int,
+    recipe: str | None,
 ) -> dict[str, object]:
     """What decides a run's output; a rerun resumes only when these are equal."""
     return {
@@ -218,6 +230,7 @@ def _settings(
         "seed": seed,
         "image_format": image_format,
         "n_backgrounds": n_backgrounds,
+        "recipe": recipe,
         "chunk": CHUNK,
         "sprites": _sprites_key(sprite_dir),
     }
@@ -303,17 +316,19 @@ def make_rows(
     image_format: str = "png",
     sprite_dir: Path = SHIPPED_SPRITES,
     n_backgrounds: int = N_BACKGROUNDS,
+    recipe: str | None = None,
     progress: Progress | None = None,
     executor: Executor | None = None,
     work_dir: Path | None = None,
 ) -> pd.DataFrame:
     """Write ``n`` images into ``image_dir``; return labels + metadata, one row per image.
 
-    Tasks run on ``executor`` (default: ``workers`` local processes). ``work_dir`` holds the
+    ``recipe`` (``train`` or ``val``) overrides the split's own background recipe. Tasks run
+    on ``executor`` (default: ``workers`` local processes). ``work_dir`` holds the
     chunk records (default: a fresh one beside ``image_dir``, removed at the end); finished
     chunks recorded there are verified and kept. ``progress(tally)`` follows the images.
     """
-    w = _check(n, image_format, workers)
+    w = _check(n, image_format, workers, recipe)
     SpritePool(sprite_dir, split)  # fail early, in this process, on a bad sprite folder
     own_work = work_dir is None
     work = (work_dir or image_dir.parent / f"{WORK_NAME}-{uuid.uuid4().hex[:8]}").resolve()
@@ -328,6 +343,7 @@ def make_rows(
         image_format,
         n_backgrounds,
         str(work),
+        recipe,
     )
     here = software(job.sprite_dir)  # before any task: what the workers must match
     chunks = [list(range(s, min(n, s + CHUNK))) for s in range(0, n, CHUNK)]
@@ -402,18 +418,21 @@ def generate(
     image_format: str = "png",
     sprite_dir: Path = SHIPPED_SPRITES,
     n_backgrounds: int = N_BACKGROUNDS,
+    recipe: str | None = None,
     force: bool = False,
     progress: Progress | None = None,
     executor: Executor | None = None,
 ) -> pd.DataFrame:
-    """A training set in the competition's layout in ``out_dir``; returns labels + metadata.
+    """A data set in the competition's layout in ``out_dir``; returns labels + metadata.
 
-    An unfinished run in ``out_dir`` with the same settings is resumed (see the module
-    docstring); ``force`` starts over.
+    ``split`` picks the designs (``train``, ``heldout``, ``family``, ``all``); the family split
+    gets the validation background recipe unless ``recipe`` says otherwise. An unfinished run
+    in ``out_dir`` with the same settings is resumed (see the module docstring); ``force``
+    starts over.
     """
-    _check(n, image_format, workers)
+    _check(n, image_format, workers, recipe)
     SpritePool(sprite_dir, split)
-    settings = _settings(n, split, seed, image_format, sprite_dir, n_backgrounds)
+    settings = _settings(n, split, seed, image_format, sprite_dir, n_backgrounds, recipe)
     work, claim, _ = _prepare(out_dir, force, "a data set", settings)
     df = make_rows(
         n,
@@ -424,6 +443,7 @@ def generate(
         image_format=image_format,
         sprite_dir=sprite_dir,
         n_backgrounds=n_backgrounds,
+        recipe=recipe,
         progress=progress,
         executor=executor,
         work_dir=work,
@@ -443,6 +463,7 @@ def sample_test_set(
     seed: int = 2024,
     workers: int | None = 1,
     sprite_dir: Path = SHIPPED_SPRITES,
+    recipe: str | None = None,
     force: bool = False,
     progress: Progress | None = None,
     executor: Executor | None = None,
@@ -451,7 +472,7 @@ def sample_test_set(
 
     The default (24 images of held-out designs) is the embedded data ``make demo`` runs on.
     """
-    _check(n, "png", workers)
+    _check(n, "png", workers, recipe)
     if labels_dir.resolve() == data_dir.resolve() or labels_dir.resolve().is_relative_to(
         data_dir.resolve()
     ):
@@ -460,7 +481,7 @@ def sample_test_set(
             "Keep labels outside what the sandbox mounts, e.g. data/ and data_labels/.",
         )
     SpritePool(sprite_dir, split)
-    settings = _settings(n, split, seed, "png", sprite_dir, N_BACKGROUNDS)
+    settings = _settings(n, split, seed, "png", sprite_dir, N_BACKGROUNDS, recipe)
     work, claim, labels_claim = _prepare(data_dir, force, "a test set", settings, labels_dir)
     assert labels_claim is not None
     df = make_rows(
@@ -470,6 +491,7 @@ def sample_test_set(
         seed=seed,
         workers=workers,
         sprite_dir=sprite_dir,
+        recipe=recipe,
         progress=progress,
         executor=executor,
         work_dir=work,

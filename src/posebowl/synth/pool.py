@@ -1,8 +1,11 @@
 """Sprite pools: a folder of RGBA sprites plus ``index.csv``; one ships with posebowl.
 
-``SHIPPED_SPRITES`` holds 48 Blender-rendered designs x 5 views (``posebowl synth sprites``);
-designs with ``held_out`` true (id % 6 == 5) are kept for validating detectors on spacecraft
-they never saw. A pool loads sprites lazily and keeps them premultiplied, ready to composite.
+``SHIPPED_SPRITES`` holds Blender-rendered designs x views (``posebowl synth sprites``). The
+index's ``split`` column says which pool a design belongs to (``posebowl.synth.sprites.split_of``):
+``train``; ``heldout`` (unseen designs of the training families, id % 6 == 5); ``family`` (every
+design of the held-out family, a recipe no training design uses). ``all`` takes every sprite.
+An index without a ``split`` column (an older folder) reads ``held_out`` true as ``heldout``.
+A pool loads sprites lazily and keeps them premultiplied, ready to composite.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from posebowl.errors import InputError
 SHIPPED_SPRITES = Path(__file__).with_name("assets") / "sprites"
 INDEX_NAME = "index.csv"
 REQUIRED_COLUMNS = ("sprite", "spacecraft_id", "view_id", "held_out")
-SPLITS = ("train", "heldout", "all")
+SPLITS = ("train", "heldout", "family", "all")
 
 
 def read_index(sprite_dir: Path) -> pd.DataFrame:
@@ -43,6 +46,8 @@ def read_index(sprite_dir: Path) -> pd.DataFrame:
             "Re-render them with `posebowl synth sprites`, which also rewrites the index.",
         )
     df["held_out"] = df["held_out"].astype(str).str.lower().isin(["true", "1"])
+    if "split" not in df.columns:
+        df["split"] = np.where(df["held_out"], "heldout", "train")
     return df
 
 
@@ -55,10 +60,8 @@ class SpritePool:
         self.sprite_dir = Path(sprite_dir)
         self.split = split
         index = read_index(self.sprite_dir)
-        if split == "train":
-            index = index[~index["held_out"]]
-        elif split == "heldout":
-            index = index[index["held_out"]]
+        if split != "all":
+            index = index[index["split"] == split]
         if index.empty:
             raise InputError(
                 f"No sprites of split {split!r} in {self.sprite_dir}.",

@@ -39,6 +39,7 @@ import pandas as pd
 from posebowl.errors import InputError, SetupError
 from posebowl.scale import Resources, Tally, raise_failures
 from posebowl.scale.base import Failed, Finished, Retried
+from posebowl.synth import design
 
 if TYPE_CHECKING:
     from posebowl.scale import Executor, Progress
@@ -51,8 +52,17 @@ VENV_ENV_VAR = "POSEBOWL_BLENDER_VENV"
 WORKER = Path(__file__).with_name("blender_worker.py")
 
 INDEX_NAME = "index.csv"
-INDEX_COLUMNS = ("sprite", "spacecraft_id", "view_id", "held_out", "width", "height")
-HELD_OUT_EVERY = 6  # designs with id % 6 == 5 are held out (8 of 48)
+INDEX_COLUMNS = (
+    "sprite",
+    "spacecraft_id",
+    "view_id",
+    "held_out",
+    "family",
+    "split",
+    "width",
+    "height",
+)
+HELD_OUT_EVERY = 6  # designs of the training families with id % 6 == 5 are held out
 _NAME = re.compile(r"^sc(\d{4})_v(\d{2})\.png$")
 BLENDER_TASK_MEMORY = 2**30  # declared per Ray task; one Blender at 448 px peaked at 680 MB RSS
 _PNG_HEAD = b"\x89PNG\r\n\x1a\n"
@@ -85,9 +95,21 @@ class RenderReport:
         return float(np.mean(self.render_seconds)) if self.render_seconds else float("nan")
 
 
+def split_of(design_id: int) -> str:
+    """Which split a design belongs to.
+
+    ``family``: every design of the held-out family (``design.HELD_OUT_FAMILY``, a recipe no
+    training design uses); ``heldout``: designs of the training families with id % 6 == 5
+    (unseen designs of seen families); ``train``: the rest.
+    """
+    if design.family_of(design_id) == design.HELD_OUT_FAMILY:
+        return "family"
+    return "heldout" if design_id % HELD_OUT_EVERY == HELD_OUT_EVERY - 1 else "train"
+
+
 def is_held_out(design_id: int) -> bool:
-    """Designs kept out of training, for validating detectors on unseen spacecraft."""
-    return design_id % HELD_OUT_EVERY == HELD_OUT_EVERY - 1
+    """Designs kept out of training (the held-out designs and the held-out family)."""
+    return split_of(design_id) != "train"
 
 
 def plan_tasks(designs: Iterable[int], views: int) -> list[SpriteTask]:
@@ -228,7 +250,9 @@ def write_index(sprite_dir: Path) -> pd.DataFrame:
             continue
         h, w = read_rgba(p).shape[:2]
         d = int(m.group(1))
-        rows.append((p.name, d, int(m.group(2)), is_held_out(d), w, h))
+        rows.append(
+            (p.name, d, int(m.group(2)), is_held_out(d), design.family_of(d), split_of(d), w, h)
+        )
     df = pd.DataFrame(rows, columns=list(INDEX_COLUMNS))
     df.to_csv(sprite_dir / INDEX_NAME, index=False)
     return df
