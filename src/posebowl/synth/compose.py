@@ -393,7 +393,7 @@ def make_image(
     tint = rng.uniform(0.9, 1.1, size=3) * shade
     gain = (float(tint[0]), float(tint[1]), float(tint[2]))
     for _ in range(20):
-        p = sample_placement(rng, premul.shape[:2], width, height)
+        p = sample_placement(rng, (premul.shape[0], premul.shape[1]), width, height)
         warped = warp_sprite(premul, p, width, height)
         if warped is None:
             continue

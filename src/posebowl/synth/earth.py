@@ -25,6 +25,7 @@ import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -351,12 +352,12 @@ def _octaves(c: Clouds, coarse: Coarse) -> list[tuple[int, int, float, np.ndarra
     scales = [c.scale_km * c.octave_ratio**-k for k in range(len(c.tiles) - 1)]
     if 1.5 * coarse.extent_km > c.scale_km:
         scales.insert(0, 1.5 * coarse.extent_km)
-    kept = []
+    kept: list[float] = []
     for scale in scales:
         if kept and scale < MIN_PERIOD_PX * coarse.km_per_px:  # finer octaves: pixel noise
             break
         kept.append(scale)
-    out = []
+    out: list[tuple[int, int, float, np.ndarray, int]] = []
     for k, (index, scale) in enumerate(zip(c.tiles, kept, strict=False)):
         rank = len(kept) - k  # 1 = the finest
         div = 1 if rank == 1 else 2 if rank == 2 else 4
@@ -411,7 +412,7 @@ class _Sum:
     coarse octaves cost a sixteenth of a full-size remap; one upscale per reduction at the end.
     """
 
-    def __init__(self, w: int, h: int, remap) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, w: int, h: int, remap: Any) -> None:
         self.w, self.h, self.remap = w, h, remap
         self.parts: dict[int, np.ndarray] = {}
 
@@ -517,7 +518,7 @@ def render(coarse: Coarse, tex: Texture, c: Clouds, look: Look, detail_tile: int
         shift = min(c.height_km * math.sqrt(1 - mu * mu) / mu / max(coarse.km_per_px, 1e-3), 30)
         norm = math.hypot(sx, sy)
         if shift > 0.7 and c.shadow > 0 and norm > 1e-3:
-            m = np.float32([[1, 0, -sx / norm * shift], [0, 1, -sy / norm * shift]])
+            m = np.array([[1, 0, -sx / norm * shift], [0, 1, -sy / norm * shift]], np.float32)
             shadow = cv2.warpAffine(alpha, m, (w, h), borderMode=cv2.BORDER_REFLECT_101)
             ground *= one - np.float32(c.shadow) * shadow
 

@@ -160,7 +160,11 @@ def setup_venv(venv: Path | None = None, python: str = BLENDER_PYTHON) -> Path:
     """
     root = venv_path(venv)
     py = root / "bin" / "python"
-    check = [py, "-c", "import bpy, numpy; print(bpy.app.version_string, numpy.__version__)"]
+    check: list[str | Path] = [
+        py,
+        "-c",
+        "import bpy, numpy; print(bpy.app.version_string, numpy.__version__)",
+    ]
     if py.exists():
         probe = subprocess.run([str(c) for c in check], capture_output=True, check=False)
         if probe.returncode == 0:
@@ -172,7 +176,7 @@ def setup_venv(venv: Path | None = None, python: str = BLENDER_PYTHON) -> Path:
             "Install it (apt-get install python3.11 python3.11-venv, or pyenv install 3.11).",
         )
     root.parent.mkdir(parents=True, exist_ok=True)
-    _run([exe, "-m", "venv", root], "Creating the Blender venv")
+    _run([exe, "-m", "venv", str(root)], "Creating the Blender venv")
     _run([py, "-m", "pip", "install", "-q", *BPY_REQUIREMENTS], "Installing bpy")
     _run(check, "Importing bpy")
     return py

@@ -58,7 +58,7 @@ class Evaluation:
         def table(df: pd.DataFrame | None) -> dict[str, dict[str, float]] | None:
             if df is None:
                 return None
-            return {str(k): {c: float(v) for c, v in row.items()} for k, row in df.iterrows()}
+            return {str(k): {str(c): float(v) for c, v in row.items()} for k, row in df.iterrows()}
 
         return {
             "score": self.score,

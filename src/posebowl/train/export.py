@@ -161,5 +161,4 @@ def export_benchmark_model(
     if onnx_fp16:
         onnx_weights_to_fp16(onnx_path, onnx_path)
     config = BenchmarkConfig(imgsz=imgsz, flip_tta=flip_tta, trained=dict(trained or {}))
-    config = config.write(folder)
-    return ExportResult(folder, onnx_path, xml, config)
+    return ExportResult(folder, onnx_path, xml, config.write(folder))
