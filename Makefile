@@ -67,7 +67,7 @@ lint: $(STAMP)  ## ruff, mypy, and hadolint on the runtime's Dockerfile
 FAST := not (sandbox or docker or browser or blender or train or ray or slow)
 
 test-fast: $(STAMP)  ## the tests that need nothing but .venv (under 30 s)
-	$(BIN)/pytest -q -m "$(FAST)"
+	POSEBOWL_TEST_LANE=fast $(BIN)/pytest -q -m "$(FAST)"
 
 test: install lint blender-venv  ## install what is needed, then run the linters and every test
 	$(POSEBOWL) runtime build --runtime slim

@@ -3,8 +3,17 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
+import os
+
 import pandas as pd
 import pytest
+from hypothesis import settings
+
+# `make test-fast` runs the property tests with fewer examples (the full lane keeps the defaults,
+# or each test's own setting)
+settings.register_profile("fast", max_examples=20, deadline=None)
+if os.environ.get("POSEBOWL_TEST_LANE") == "fast":
+    settings.load_profile("fast")
 
 
 def make_ids(n: int, seed: int = 0) -> list[str]:

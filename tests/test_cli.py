@@ -19,6 +19,7 @@ def test_every_command_has_help(name):
     assert res.exit_code == 0 and "Usage:" in res.output
 
 
+@pytest.mark.slow  # a new process, or many
 def test_pack_cli_exit_code_and_message(tmp_path):
     (tmp_path / "src").mkdir()
     proc = subprocess.run(

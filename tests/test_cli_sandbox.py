@@ -34,6 +34,7 @@ def test_run_help_documents_every_exit_code():
     assert "INVALID_SUBMISSION" in res.output and "INVALID_OUTPUT" in res.output
 
 
+@pytest.mark.slow  # a new process, or many
 def test_runtime_lock_check_passes_on_the_committed_lock():
     res = posebowl("runtime", "lock", "--check")
     assert res.returncode == 0, res.stderr
@@ -82,12 +83,14 @@ def test_run_with_a_missing_zip_is_an_input_error(tmp_path):
     assert res.returncode == 3 and "Pack one first" in res.stderr
 
 
+@pytest.mark.slow  # a new process, or many
 def test_run_without_a_built_runtime_says_how_to_build(tmp_path):
     res = posebowl("run", tmp_path / "nope.zip", "--runtime", tmp_path)
     assert res.returncode == 4
     assert "runtime build" in res.stderr or "bubblewrap" in res.stderr
 
 
+@pytest.mark.slow  # a new process, or many
 def test_run_without_bwrap_fails_closed(tmp_path):
     data, _ = make_data(tmp_path)
     z = make_zip(tmp_path / "submission.zip", {"main.sh": WRITE_VALID})

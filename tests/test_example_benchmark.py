@@ -89,6 +89,7 @@ def test_top_box_below_threshold_is_none() -> None:
     assert box is None and score == pytest.approx(0.004)
 
 
+@pytest.mark.slow  # a new process, or many
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.floats(-5000, 5000) | st.just(float("nan")), min_size=4, max_size=4))
 def test_submission_boxes_are_valid_integers_inside_the_frame(values: list[float]) -> None:
@@ -124,6 +125,7 @@ def test_cpu_budget_follows_the_quota(monkeypatch: pytest.MonkeyPatch) -> None:
     assert bm.cpu_budget() == 3
 
 
+@pytest.mark.slow  # a new process, or many
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     data = tmp_path / "data"
     (data / "images").mkdir(parents=True)

@@ -159,6 +159,7 @@ def test_cli_prints_json_and_per_image(tmp_path):
     assert list(per.columns) == ["image_id", "iou"] and len(per) == 4
 
 
+@pytest.mark.slow  # a new process, or many
 def test_cli_invalid_exits_1_with_sentence(tmp_path):
     TRUTH.to_csv(tmp_path / "truth.csv", index=False)
     _with(TRUTH, 0, "xmin", -3).to_csv(tmp_path / "pred.csv", index=False)
@@ -178,6 +179,7 @@ def test_cli_invalid_exits_1_with_sentence(tmp_path):
     assert "negative" in proc.stderr and IDS[0] in proc.stderr
 
 
+@pytest.mark.slow  # a new process, or many
 def test_official_script_shim(tmp_path):
     TRUTH.to_csv(tmp_path / "truth.csv", index=False)
     boxes_frame(IDS, [(0, 0, 0, 0)] * 4).to_csv(tmp_path / "fmt.csv", index=False)

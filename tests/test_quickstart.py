@@ -2,11 +2,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from posebowl import rules
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # a new process, or many
 def test_quickstart_writes_a_valid_submission(tiny_data, tmp_path):
     out = tmp_path / "submission" / "submission.csv"
     proc = subprocess.run(

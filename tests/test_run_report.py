@@ -41,6 +41,7 @@ def test_find_metadata_beside_the_labels(tmp_path, present, labels, want):
     assert found == (tmp_path / want if want else None)
 
 
+@pytest.mark.slow  # a new process, or many
 def test_report_needs_labels(tmp_path):
     res = posebowl("run", tmp_path / "x.zip", "--report")
     assert res.returncode == 2 and "--report needs --labels" in res.stderr

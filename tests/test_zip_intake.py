@@ -106,6 +106,7 @@ def test_dot_slash_names_extract_as_unzip_does(tmp_path: Path, names: list[str])
 @settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
+@pytest.mark.slow
 @given(flips=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), max_size=8))
 def test_any_damage_is_refused_or_extracted(tmp_path: Path, flips: list[tuple[int, int]]) -> None:
     raw = bytearray(build([MAIN, PAYLOAD, ("src/x.py", b"print(1)\n")]))

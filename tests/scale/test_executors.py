@@ -19,6 +19,7 @@ from posebowl.synth import dataset, sprites
 from tests.scale.conftest import files
 
 
+@pytest.mark.slow  # a new process, or many
 def test_local_executor_is_the_default_and_the_same_bytes(tmp_path, small_sprites):
     a = dataset.generate(
         tmp_path / "a", 16, split="all", seed=3, workers=2, sprite_dir=small_sprites
@@ -36,6 +37,7 @@ def test_local_executor_is_the_default_and_the_same_bytes(tmp_path, small_sprite
     assert not (tmp_path / "a" / dataset.WORK_NAME).exists()  # removed once finished
 
 
+@pytest.mark.slow  # a new process, or many
 def test_local_run_interrupted_then_resumed(tmp_path, small_sprites):
     def stop(t: Tally) -> None:
         if t.done >= 16:
@@ -51,6 +53,7 @@ def test_local_run_interrupted_then_resumed(tmp_path, small_sprites):
     assert files(tmp_path / "run") == files(tmp_path / "ref")
 
 
+@pytest.mark.slow  # a new process, or many
 def test_unfinished_run_with_other_settings_is_refused(tmp_path, small_sprites):
     kw = {"split": "all", "sprite_dir": small_sprites, "workers": 1}
 
@@ -172,6 +175,7 @@ def _running(pid: int) -> bool:
         return False
 
 
+@pytest.mark.slow  # a new process, or many
 def test_images_made_with_other_software_are_refused(tmp_path, small_sprites):
     """A node (or an earlier run) with another OpenCV would make other bytes: say so."""
 

