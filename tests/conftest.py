@@ -1,9 +1,8 @@
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
-
-import os
 
 import pandas as pd
 import pytest

@@ -353,3 +353,23 @@ def test_public_api():
 
     assert r.__all__ == sorted(r.__all__)
     assert Path(r.__file__).parent.joinpath("template.html").is_file()
+
+
+def test_synthetic_backgrounds_are_grouped_by_their_type(tmp_path):
+    inp = make_inputs(tmp_path / "in", n=90, seed=12, n_images=0)
+    ids = pd.read_csv(inp.labels, dtype={"image_id": str})["image_id"]
+    kinds = ["space", "limb", "surface"]
+    meta = pd.DataFrame(
+        {
+            "image_id": ids,
+            "spacecraft_id": [k % 3 for k in range(len(ids))],
+            "background_id": [f"{kinds[k % 3]}-val-{k:05d}" for k in range(len(ids))],
+        }
+    )
+    meta.to_csv(tmp_path / "meta.csv", index=False)
+    res = build_report(
+        inp.pred, inp.labels, inp.images, tmp_path / "out", tmp_path / "meta.csv", worst=0, best=0
+    )
+    html = res.path.read_text()
+    assert "background type" in html and "surface" in html
+    assert "space-val-00003" not in html  # 90 distinct ids: shown by type only

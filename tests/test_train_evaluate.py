@@ -4,9 +4,10 @@ from pathlib import Path
 
 import pytest
 
+from posebowl.buckets import background_type
 from posebowl.errors import InvalidSubmissionError
 from posebowl.train.dataset import read_labelled_folder
-from posebowl.train.evaluate import background_type, evaluate_predictions
+from posebowl.train.evaluate import evaluate_predictions
 from tests.labelled_data import make_labelled_folder
 
 

@@ -8,6 +8,8 @@ One definition, used by the evaluation report, the detector's validation and the
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
@@ -27,6 +29,16 @@ def size_bucket(true_boxes: npt.ArrayLike) -> npt.NDArray[np.str_]:
     out = np.where(a < SMALL_AREA, "small", np.where(a < MEDIUM_AREA, "medium", "large"))
     touches = (b[:, 0] <= 0) | (b[:, 1] <= 0) | (b[:, 2] >= FRAME_WIDTH) | (b[:, 3] >= FRAME_HEIGHT)
     return np.where(touches, "truncated", out).astype(str)
+
+
+def background_type(background_id: object) -> str:
+    """The kind of background an id names: its leading letters (``limb-val-00042`` -> ``limb``).
+
+    Ids without a letter prefix (the competition's numbers) are returned whole.
+    """
+    text = str(background_id)
+    match = re.match(r"[A-Za-z]+", text)
+    return match.group(0).lower() if match else text
 
 
 def summarize(iou: pd.Series, groups: pd.Series) -> pd.DataFrame:

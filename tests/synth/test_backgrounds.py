@@ -33,7 +33,7 @@ def test_ids_name_their_type_and_recipe():
     assert bg.parse_background_id("limb-train-00003") == ("limb", "train", 3)
     assert bg.background_type("random-train-00001") == "random"
     # the report's grouping reads the leading letters of the id
-    from posebowl.train.evaluate import background_type
+    from posebowl.buckets import background_type
 
     assert background_type("surface-val-00042") == "surface"
     with pytest.raises(InputError, match="is not a background id"):

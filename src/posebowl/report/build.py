@@ -25,6 +25,7 @@ from posebowl.report.evaluate import (
 from posebowl.report.gallery import UNREADABLE, Progress, list_images, make_cards, missing_images
 from posebowl.report.html import GroupSection, Page, render
 
+MAX_GROUPS = 60  # a metadata column with more values than this is shown by its type only
 DEFAULT_WORST = 24
 DEFAULT_BEST = 6
 INDEX_NAME = "index.html"
@@ -61,8 +62,17 @@ def _groups(ev: Evaluation) -> list[GroupSection]:
         GroupSection("box size", "size bucket", plots.group_bars(by_size, "size bucket"), by_size)
     ]
     if ev.has_metadata:
+        ids = ev.table["background_id"].dropna()
+        kinds = ids.map(buckets.background_type)
+        if 1 < kinds.nunique() < ids.nunique():  # ids that name their kind: group by it too
+            table = buckets.summarize(iou, kinds)
+            name = "background type"
+            sections.append(GroupSection(name, name, plots.group_bars(table, name), table))
         for col in METADATA_COLUMNS:
-            table = buckets.summarize(iou, ev.table[col].dropna())
+            values = ev.table[col].dropna()
+            if col == "background_id" and values.nunique() > MAX_GROUPS and kinds.nunique() > 1:
+                continue  # hundreds of synthetic ids: their types (above) say it
+            table = buckets.summarize(iou, values)
             if len(table):
                 sections.append(GroupSection(col, col, plots.group_bars(table, col), table))
     return sections

@@ -2,7 +2,7 @@
 
 A background id is ``"<type>-<recipe>-<number>"``, e.g. ``limb-train-00042``:
 
-- the **type** (letters only, so ``posebowl.train.evaluate.background_type`` reads it) is
+- the **type** (letters only, so ``posebowl.buckets.background_type`` reads it) is
   ``space`` (stars), ``limb`` (Earth and space, the limb across the frame, up to whole discs
   seen from far), ``surface`` (Earth fills the frame, zoomed in from low orbit) or ``random``
   (domain randomisation, training only);

@@ -25,22 +25,13 @@ import pandas as pd
 
 from posebowl import boxes, buckets, examples, rules
 from posebowl import datafolder as layout
+from posebowl.buckets import background_type
 from posebowl.errors import InputError, SetupError
 from posebowl.metric import score_frames
 from posebowl.train.dataset import LabelledFolder
 from posebowl.train.export import FALLBACK_BOX
 
 BENCHMARK_MAIN = examples.path("benchmark") / "main.py"
-
-
-def background_type(background_id: object) -> str:
-    """The kind of background: the leading letters of the id (``earth_03`` -> ``earth``).
-
-    Ids without a letter prefix (the competition's numbers) are returned whole.
-    """
-    text = str(background_id)
-    match = re.match(r"[A-Za-z]+", text)
-    return match.group(0).lower() if match else text
 
 
 @dataclass(frozen=True)
