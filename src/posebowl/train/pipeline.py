@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from posebowl.errors import InputError
 from posebowl.train import dataset, evaluate, export, fit
 
 Log = Callable[[str], None]
@@ -43,10 +44,20 @@ class Recipe:
     eval_imgsz: int | None = None
 
 
-def generate(n: int, out: Path, split: str, workers: int, log: Log) -> Path:
-    """Composite ``n`` synthetic images of ``split``'s designs into ``out`` (JPEG, for speed)."""
+def generate(n: int, out: Path, split: str, workers: int, log: Log, reuse: bool = False) -> Path:
+    """Composite ``n`` synthetic images of ``split``'s designs into ``out`` (JPEG, for speed).
+
+    ``reuse`` keeps a folder that already holds ``n`` labelled images (a resumed run).
+    """
     from posebowl.synth.dataset import generate as synth_generate
 
+    if reuse:
+        try:
+            if len(dataset.read_labelled_folder(out)) == n:
+                log(f"reusing the {n} {split} images in {out}")
+                return out
+        except InputError:
+            pass
     log(f"generating {n} {split} images with {workers} workers into {out}")
     synth_generate(out, n, split=split, workers=workers, image_format="jpg", force=True)
     return out
@@ -63,12 +74,24 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
     t = time.perf_counter()
     if recipe.generate:
         data.append(
-            generate(recipe.generate, out / "synth" / "train", "train", recipe.synth_workers, log)
+            generate(
+                recipe.generate,
+                out / "synth" / "train",
+                "train",
+                recipe.synth_workers,
+                log,
+                reuse=recipe.train.resume,
+            )
         )
     if recipe.generate_val:
         val.append(
             generate(
-                recipe.generate_val, out / "synth" / "heldout", "heldout", recipe.synth_workers, log
+                recipe.generate_val,
+                out / "synth" / "heldout",
+                "heldout",
+                recipe.synth_workers,
+                log,
+                reuse=recipe.train.resume,
             )
         )
     times["generate"] = time.perf_counter() - t
@@ -85,7 +108,8 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
     log(f"training {cfg.model} at {cfg.imgsz} on {cfg.device} for {budget}")
     result = fit.train(ds.data_yaml, out / "runs", cfg)
     times["train"] = time.perf_counter() - t
-    log(f"trained in {result.seconds:.0f} s: {result.best}")
+    how = "resumed and trained" if result.resumed else "trained"
+    log(f"{how} in {result.seconds:.0f} s (BatchNorm frozen: {result.bn_frozen}): {result.best}")
 
     summary: dict[str, object] = {
         "recipe": {
@@ -100,6 +124,9 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
         "dataset": {"train": ds.n_train, "val": ds.n_val, "val_spacecraft": list(ds.val_groups)},
         "machine": {"python": platform.python_version(), "node": platform.node()},
         "best": str(result.best),
+        "resumed": result.resumed,
+        "bn_frozen": result.bn_frozen,
+        "epoch_log": str(result.run_dir / fit.EPOCH_LOG),
         "results_csv": str(result.results_csv),
     }
     try:
