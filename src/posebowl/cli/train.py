@@ -102,6 +102,7 @@ _paths = click.Path(exists=True, file_okay=False, path_type=Path)
     is_flag=True,
     help="Continue OUT's last.pt if it exists (reusing generated data), else start.",
 )
+@click.option("--flip-tta", is_flag=True, help="Export with flip TTA on (config.json).")
 def run_command(
     data: tuple[Path, ...],
     val: tuple[Path, ...],
@@ -129,6 +130,7 @@ def run_command(
     lr0: float | None,
     warmup_epochs: float | None,
     resume: bool,
+    flip_tta: bool,
 ) -> int:
     """Generate and/or read labelled data, train, evaluate on held-out designs, export."""
     cfg = fit.TrainConfig(
@@ -161,6 +163,7 @@ def run_command(
         formats=() if formats == "none" else tuple(f.strip() for f in formats.split(",")),
         evaluate_exported=eval_exported,
         eval_imgsz=eval_imgsz,
+        flip_tta=flip_tta,
     )
     summary = pipeline.run(recipe, _log)
     _log(f"done in {summary['seconds']['total']:.0f} s; summary in {out / 'summary.json'}")  # type: ignore[index]

@@ -214,6 +214,14 @@ def epoch_log_callbacks(path: Path) -> dict[str, Callable[[Any], None]]:
     }
 
 
+def epoch_hours(path: Path) -> float:
+    """Wall hours of the finished epochs in an epoch log (training + validation), 0 if none."""
+    if not path.is_file():
+        return 0.0
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return sum(r["train_seconds"] + r["val_seconds"] for r in rows) / 3600
+
+
 def checkpoint_epoch(path: Path) -> int:
     """The epoch index saved in an ultralytics checkpoint (-1: training finished)."""
     import torch

@@ -42,6 +42,7 @@ class Recipe:
     evaluate_pt: bool = True
     evaluate_exported: bool = False
     eval_imgsz: int | None = None
+    flip_tta: bool = False  # written into the exported config.json
 
 
 def generate(n: int, out: Path, split: str, workers: int, log: Log, reuse: bool = False) -> Path:
@@ -127,6 +128,7 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
         "resumed": result.resumed,
         "bn_frozen": result.bn_frozen,
         "epoch_log": str(result.run_dir / fit.EPOCH_LOG),
+        "epoch_hours": round(fit.epoch_hours(result.run_dir / fit.EPOCH_LOG), 4),
         "results_csv": str(result.results_csv),
     }
     try:
@@ -158,7 +160,12 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
         log(f"exporting {', '.join(recipe.formats)} (benchmark letterbox {recipe.export_imgsz})")
         trained = {"train_imgsz": cfg.imgsz, "model": cfg.model, "data_images": ds.n_train}
         exported = export.export_benchmark_model(
-            result.best, out / "model", recipe.export_imgsz, recipe.formats, trained
+            result.best,
+            out / "model",
+            recipe.export_imgsz,
+            recipe.formats,
+            trained,
+            flip_tta=recipe.flip_tta,
         )
         times["export"] = time.perf_counter() - t
         summary["model_dir"] = str(exported.folder)
