@@ -96,6 +96,27 @@ def test_recovered_checkpoint_loads_and_reexports_the_same_weights(
     assert all(np.array_equal(ours[k], committed[k]) for k in committed)
 
 
+def test_calibrated_batchnorm_keeps_the_outputs_and_tracks_batch_statistics(
+    tmp_path: Path,
+) -> None:
+    from posebowl.synth.dataset import generate
+    from posebowl.train import fit, recover
+
+    data = tmp_path / "train"
+    generate(data, 8, split="train", workers=1, seed=5, image_format="jpg")
+    rec = recover.recover(COMMITTED)
+    images = sorted((data / "images").iterdir())
+    cal = recover.calibrate_batchnorm(rec.model, images, imgsz=320)
+    assert cal.layers == 81 and cal.images == 8
+    # with identity statistics, batch statistics move the top score a lot; calibrated, little
+    assert cal.train_eval_gap_after < cal.train_eval_gap_before / 2
+    assert not fit.batchnorm_is_identity(rec.model)
+    assert fit.resolve_freeze_bn("auto", rec.model) == "none"
+    agreement = recover.compare_with_onnx(rec.model, COMMITTED, images[:2], imgsz=320)
+    assert agreement.same_best_candidate == 2 and agreement.max_box_px < 0.01
+    assert agreement.max_abs_score < 1e-4
+
+
 def test_a_model_config_that_does_not_fit_is_refused() -> None:
     from posebowl.train import recover
 

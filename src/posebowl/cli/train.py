@@ -268,6 +268,15 @@ def evaluate_command(
     help="Labelled folder (or folder of images) to compare PyTorch and onnxruntime on.",
 )
 @click.option("--imgsz", type=int, default=None, help="Letterbox for --check [config.json].")
+@click.option(
+    "--calibrate",
+    "calibrate_dir",
+    type=_paths,
+    default=None,
+    help="Training images to measure BatchNorm statistics on (then BatchNorm can train).",
+)
+@click.option("--calibrate-n", default=64, show_default=True, help="Images used to calibrate.")
+@click.option("--calibrate-imgsz", default=640, show_default=True, help="Their letterbox.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def recover_command(
     model: Path,
@@ -275,30 +284,48 @@ def recover_command(
     yaml_name: str,
     check_dir: Path | None,
     imgsz: int | None,
+    calibrate_dir: Path | None,
+    calibrate_n: int,
+    calibrate_imgsz: int,
     as_json: bool,
 ) -> int:
     """Rebuild a trainable checkpoint OUT (.pt) from an exported MODEL (folder or .onnx).
 
     The Conv+BatchNorm pairs the export fused are split again exactly (see
-    posebowl.train.recover); fine-tune the result with --freeze-bn (auto does it).
+    posebowl.train.recover): BatchNorm is an identity plus bias, to be fine-tuned with
+    --freeze-bn (auto does it). With --calibrate, BatchNorm gets the statistics measured on
+    those images instead (same outputs), so it may train normally.
     """
     from posebowl.train import recover as rc
 
+    def images_in(folder: Path) -> list[Path]:
+        images_dir = folder / "images" if (folder / "images").is_dir() else folder
+        found = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in ds.IMAGE_SUFFIXES)
+        if not found:
+            raise InputError(f"{images_dir} holds no images.", "Give a folder with images.")
+        return found
+
     rec = rc.recover(model, yaml_name, log=None if as_json else _log)
-    path = rc.save_checkpoint(rec, out)
     report: dict[str, object] = {
-        "checkpoint": str(path),
         "yaml": rec.yaml,
         "names": rec.source.names,
         "conv_bn_blocks": rec.fused_convs,
         "plain_tensors": rec.plain,
     }
+    if calibrate_dir is not None:
+        chosen = images_in(calibrate_dir)
+        step = max(1, len(chosen) // max(calibrate_n, 1))
+        chosen = chosen[::step][:calibrate_n]
+        if not as_json:
+            _log(f"calibrating BatchNorm on {len(chosen)} images at {calibrate_imgsz}")
+        cal = rc.calibrate_batchnorm(rec.model, chosen, calibrate_imgsz)
+        report["calibration"] = cal.__dict__
+    path = rc.save_checkpoint(rec, out)
+    report["checkpoint"] = str(path)
     if check_dir is not None:
-        images_dir = check_dir / "images" if (check_dir / "images").is_dir() else check_dir
-        images = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in ds.IMAGE_SUFFIXES)
-        if not images:
-            raise InputError(f"{images_dir} holds no images.", "Give a folder with images.")
-        report["check"] = rc.compare_with_onnx(rec.model, model, images, imgsz).to_dict()
+        report["check"] = rc.compare_with_onnx(
+            rec.model, model, images_in(check_dir), imgsz
+        ).to_dict()
     if as_json:
         print_json(report)
         return 0
@@ -306,6 +333,13 @@ def recover_command(
         f"[green]✓[/] {path}: {rec.yaml}, {rec.fused_convs} Conv+BN blocks rebuilt, "
         f"{rec.plain} tensors as they are"
     )
+    cal_report = report.get("calibration")
+    if isinstance(cal_report, dict):
+        console.print(
+            f"BatchNorm calibrated on {cal_report['images']} images: top-score change with batch "
+            f"statistics {cal_report['train_eval_gap_before']:.4f} -> "
+            f"{cal_report['train_eval_gap_after']:.4f}"
+        )
     check = report.get("check")
     if isinstance(check, dict):
         console.print(

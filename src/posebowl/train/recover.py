@@ -270,6 +270,107 @@ def save_checkpoint(rec: Recovered, out: str | Path, train_imgsz: int | None = N
     return out
 
 
+# ---------------------------------------------------------------- BatchNorm calibration
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What :func:`calibrate_batchnorm` measured."""
+
+    images: int
+    imgsz: int
+    layers: int
+    train_eval_gap_before: float  # mean |top score with batch statistics - eval top score|
+    train_eval_gap_after: float  # ... after: small when batch statistics match the running ones
+
+
+def _letterboxed(images: Sequence[str | Path], imgsz: int) -> list[np.ndarray]:
+    import cv2
+
+    bench = _benchmark_module()
+    blobs = []
+    for path in images:
+        frame = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if frame is None:
+            raise InputError(f"The image {path} cannot be read.", "Check the file.")
+        blobs.append(bench.preprocess(frame, imgsz)[0])
+    return blobs
+
+
+def _train_eval_gap(model: Any, batch: Any) -> float:
+    """Mean |change| of each image's top score when BatchNorm uses the batch's statistics.
+
+    That is what training sees: 0 when batch statistics equal the running ones.
+    """
+    import copy
+
+    import torch
+
+    probe = copy.deepcopy(model)
+    with torch.no_grad():
+        probe.eval()
+        ref = probe(batch)[0][:, 4:].amax(dim=(1, 2))
+        for m in probe.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.train()  # normalise by this batch's statistics
+                m.momentum = 0.0  # ... without touching the running ones
+        got = probe(batch)[0][:, 4:].amax(dim=(1, 2))
+    return float((got - ref).abs().mean())
+
+
+def calibrate_batchnorm(
+    model: Any, images: Sequence[str | Path], imgsz: int = 640, batch: int = 8
+) -> Calibration:
+    """Give every BatchNorm the statistics of its input on ``images``, keeping the function.
+
+    For each BatchNorm, eval mode computes ``a * z + c`` (``a = weight / sqrt(var + eps)``,
+    ``c = bias - a * mean``). With the measured per-channel mean ``mu`` and variance ``s2`` of
+    its input ``z``, setting ``running_mean = mu``, ``running_var = s2``,
+    ``weight = a * sqrt(s2 + eps)`` and ``bias = c + a * mu`` computes the same ``a * z + c``
+    (up to float rounding), while batch statistics in training mode now come close to the
+    running ones, so the model can be fine-tuned with BatchNorm training as usual.
+    """
+    import torch
+
+    if not images:
+        raise InputError("No calibration images were given.", "Pass a folder with images.")
+    blobs = _letterboxed(images, imgsz)
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    sums: dict[int, list[Any]] = {}
+
+    def hook(module: torch.nn.Module, args: tuple[Any, ...]) -> None:
+        z = args[0].detach().double()
+        acc = sums.setdefault(id(module), [0.0, 0.0, 0])
+        acc[0] = acc[0] + z.sum(dim=(0, 2, 3))
+        acc[1] = acc[1] + (z * z).sum(dim=(0, 2, 3))
+        acc[2] += z.numel() // z.shape[1]
+
+    probe_batch = torch.from_numpy(np.concatenate(blobs[: min(len(blobs), 16)]))
+    before = _train_eval_gap(model, probe_batch)
+    handles = [bn.register_forward_pre_hook(hook) for bn in bns]
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(blobs), batch):
+                model(torch.from_numpy(np.concatenate(blobs[start : start + batch])))
+    finally:
+        for h in handles:
+            h.remove()
+    with torch.no_grad():
+        for bn in bns:
+            s1, s2, n = sums[id(bn)]
+            mu = s1 / n
+            var = (s2 / n - mu * mu).clamp(min=0)
+            a = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+            c = bn.bias.double() - a * bn.running_mean.double()
+            bn.running_mean.copy_(mu)
+            bn.running_var.copy_(var)
+            bn.weight.copy_(a * torch.sqrt(var + bn.eps))
+            bn.bias.copy_(c + a * mu)
+    after = _train_eval_gap(model, probe_batch)
+    return Calibration(len(blobs), imgsz, len(bns), before, after)
+
+
 # ---------------------------------------------------------------- exactness check
 
 
