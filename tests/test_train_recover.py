@@ -287,6 +287,17 @@ def test_speed_times_real_batches(recovered: Path, tiny_data: Path, tmp_path: Pa
     assert speed.cpu_seconds_per_image > 0
     with pytest.raises(InputError, match="batches ran"):
         fit.measure_speed(tiny_data, tmp_path, cfg, batches=50, skip=0)
+    res = CliRunner().invoke(
+        cli,
+        [
+            *("train", "speed", str(tiny_data.parent), "--model", str(recovered)),
+            *("--imgsz", "64", "--batch", "2", "--workers", "0", "--threads", "1"),
+            *("--batches", "1", "--skip", "1", "--json"),
+        ],
+    )
+    torch.set_num_threads(threads)
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["batches"] == 1  # nothing but the JSON on stdout
 
 
 def test_compat_check_refuses_a_newer_onnx(tmp_path: Path) -> None:

@@ -103,6 +103,7 @@ _paths = click.Path(exists=True, file_okay=False, path_type=Path)
     help="Continue OUT's last.pt if it exists (reusing generated data), else start.",
 )
 @click.option("--flip-tta", is_flag=True, help="Export with flip TTA on (config.json).")
+@click.option("--close-mosaic", type=int, default=None, help="Last epochs without mosaic [10].")
 def run_command(
     data: tuple[Path, ...],
     val: tuple[Path, ...],
@@ -131,6 +132,7 @@ def run_command(
     warmup_epochs: float | None,
     resume: bool,
     flip_tta: bool,
+    close_mosaic: int | None,
 ) -> int:
     """Generate and/or read labelled data, train, evaluate on held-out designs, export."""
     cfg = fit.TrainConfig(
@@ -149,6 +151,7 @@ def run_command(
         lr0=lr0,
         warmup_epochs=warmup_epochs,
         resume=resume,
+        close_mosaic=close_mosaic,
     )
     recipe = pipeline.Recipe(
         out=out,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -58,6 +59,7 @@ class TrainConfig:
     lr0: float | None = None  # None: ultralytics' default (ignored by optimizer "auto")
     warmup_epochs: float | None = None  # None: ultralytics' 3; 0 turns warm-up off
     resume: bool = False  # continue out_dir/train/weights/last.pt when it exists
+    close_mosaic: int | None = None  # None: ultralytics' 10 (last epochs without mosaic)
     extra: dict[str, Any] = field(default_factory=dict)  # any other ultralytics train argument
 
 
@@ -295,8 +297,13 @@ def train(data_yaml: str | Path, out_dir: str | Path, config: TrainConfig) -> Tr
             "optimizer": config.optimizer,
             **({"lr0": config.lr0} if config.lr0 is not None else {}),
             **({"warmup_epochs": config.warmup_epochs} if config.warmup_epochs is not None else {}),
+            **({"close_mosaic": config.close_mosaic} if config.close_mosaic is not None else {}),
             **config.extra,
         }
+        if not str(config.model).endswith((".yaml", ".yml")):
+            # Fine-tuning: ultralytics' warm-up starts the bias learning rate at 0.1 (except
+            # with optimizer "auto" -> AdamW), which throws trained biases far off.
+            args.setdefault("warmup_bias_lr", 0.0)
         if config.time_hours:
             args["time"] = config.time_hours
     start = time.perf_counter()
@@ -361,26 +368,33 @@ def measure_speed(
         model.add_callback(event, fn)
     model.add_callback("on_train_batch_end", tick)
     model.add_callback("on_train_epoch_start", tick)
-    with contextlib.suppress(_Measured):
-        model.train(
-            data=str(Path(data_yaml).resolve()),
-            epochs=1,
-            imgsz=config.imgsz,
-            batch=config.batch,
-            device="cpu",
-            workers=config.workers,
-            project=str(Path(out_dir).resolve()),
-            name="speed",
-            exist_ok=True,
-            pretrained=False,
-            amp=False,
-            plots=False,
-            val=False,
-            optimizer=config.optimizer,
-            warmup_epochs=0,
-            verbose=False,
-            **config.extra,
-        )
+    from ultralytics.utils import LOGGER
+
+    level = LOGGER.level
+    LOGGER.setLevel(logging.WARNING)  # the run's arguments and model summary: not wanted here
+    try:
+        with contextlib.suppress(_Measured):
+            model.train(
+                data=str(Path(data_yaml).resolve()),
+                epochs=1,
+                imgsz=config.imgsz,
+                batch=config.batch,
+                device="cpu",
+                workers=config.workers,
+                project=str(Path(out_dir).resolve()),
+                name="speed",
+                exist_ok=True,
+                pretrained=False,
+                amp=False,
+                plots=False,
+                val=False,
+                optimizer=config.optimizer,
+                warmup_epochs=0,
+                verbose=False,
+                **config.extra,
+            )
+    finally:
+        LOGGER.setLevel(level)
     timed, cpu_timed = stamps[skip:], cpu[skip:]
     if len(timed) - 1 < batches:
         raise InputError(
