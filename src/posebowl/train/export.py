@@ -5,6 +5,11 @@ The model folder that ``example_benchmark/main.py`` reads::
     model.onnx            dynamic batch/height/width, opset 17, FP16 weights (onnxruntime fallback)
     model.xml, model.bin  OpenVINO IR converted from the ONNX, FP16-compressed weights
     config.json           input size, score threshold, fallback box (see BenchmarkConfig)
+
+Both files must load on the official runtime's engines, which are older than ours: onnxruntime
+1.17.1 reads ONNX IR version <= 9 and opsets <= 20, OpenVINO 2023.2 reads IR v11 with operator
+sets opset1..opset13. :func:`check_official_compat` checks both after every export and pins
+the ONNX IR version down when a newer exporter stamps a higher one than the graph needs.
 """
 
 from __future__ import annotations
@@ -46,12 +51,97 @@ class BenchmarkConfig:
         return path
 
 
+# The official runtime (runtime/environment.yml): onnxruntime 1.17.1, openvino 2023.2.0.
+OFFICIAL_ONNX_MAX_IR = 9
+OFFICIAL_ONNX_MAX_OPSET = 20
+OFFICIAL_OPENVINO_MAX_OPSET = 13
+OFFICIAL_OPENVINO_IR = 11
+
+
+@dataclass(frozen=True)
+class Compat:
+    """What the exported files need from the engines that will load them."""
+
+    onnx_ir_version: int
+    onnx_opset: int
+    openvino_ir_version: int | None = None
+    openvino_max_opset: int | None = None  # highest opsetN any layer uses
+
+    def to_dict(self) -> dict[str, int | None]:
+        return asdict(self)
+
+
+def pin_onnx_ir_version(path: str | Path, max_ir: int = OFFICIAL_ONNX_MAX_IR) -> int:
+    """Lower the ONNX file's IR version to ``max_ir`` when the graph allows it; return it.
+
+    IR 10 only added 4-bit tensor types (and overloaded functions), which these detectors never
+    hold, so a file stamped 10+ by a newer exporter is the same graph at IR 9.
+    """
+    import onnx
+    from onnx import TensorProto
+
+    model = onnx.load(str(path))
+    if model.ir_version <= max_ir:
+        return int(model.ir_version)
+    four_bit = {getattr(TensorProto, n) for n in ("INT4", "UINT4") if hasattr(TensorProto, n)}
+    used = {t.data_type for t in model.graph.initializer}
+    if used & four_bit or model.functions:
+        raise InputError(
+            f"{path} needs ONNX IR version {model.ir_version}; onnxruntime 1.17 reads <= {max_ir}.",
+            "Export without 4-bit weights or ONNX functions.",
+        )
+    model.ir_version = max_ir
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return max_ir
+
+
+def _openvino_ir_versions(xml: Path) -> tuple[int, int]:
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(xml).getroot()
+    opsets = [
+        int(layer.get("version", "opset1").removeprefix("opset"))
+        for layer in root.iter("layer")
+        if layer.get("version", "").startswith("opset")
+    ]
+    return int(root.get("version", "0")), max(opsets, default=1)
+
+
+def check_official_compat(onnx_path: str | Path, xml: str | Path | None = None) -> Compat:
+    """Raise InputError unless onnxruntime 1.17.1 and OpenVINO 2023.2 can load the files."""
+    import onnx
+
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    fix = "Export at opset 17 (posebowl train export does) with the pinned torch and onnx."
+    if model.ir_version > OFFICIAL_ONNX_MAX_IR or opset > OFFICIAL_ONNX_MAX_OPSET:
+        raise InputError(
+            f"{onnx_path} has ONNX IR version {model.ir_version} and opset {opset}; the "
+            f"official onnxruntime 1.17.1 reads IR <= {OFFICIAL_ONNX_MAX_IR} and opset <= "
+            f"{OFFICIAL_ONNX_MAX_OPSET}.",
+            fix,
+        )
+    ir = max_op = None
+    if xml is not None:
+        ir, max_op = _openvino_ir_versions(Path(xml))
+        if ir != OFFICIAL_OPENVINO_IR or max_op > OFFICIAL_OPENVINO_MAX_OPSET:
+            raise InputError(
+                f"{xml} is OpenVINO IR v{ir} using opset{max_op}; the official OpenVINO 2023.2 "
+                f"reads IR v{OFFICIAL_OPENVINO_IR} with opset1..opset"
+                f"{OFFICIAL_OPENVINO_MAX_OPSET}.",
+                "Convert with the pinned openvino (the [train] extra), from an opset-17 ONNX.",
+            )
+    return Compat(int(model.ir_version), int(opset), ir, max_op)
+
+
 @dataclass(frozen=True)
 class ExportResult:
     folder: Path
     onnx: Path
     openvino_xml: Path | None
     config: Path
+    compat: Compat | None = None
 
 
 def export_onnx(weights: str | Path, out: str | Path, imgsz: int = 640) -> Path:
@@ -155,10 +245,12 @@ def export_benchmark_model(
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = export_onnx(weights, folder / "model.onnx", imgsz=min(imgsz, 640))
+    pin_onnx_ir_version(onnx_path)
     xml = None
     if "openvino" in formats:
         xml = onnx_to_openvino(onnx_path, folder / "model.xml")
     if onnx_fp16:
         onnx_weights_to_fp16(onnx_path, onnx_path)
+    compat = check_official_compat(onnx_path, xml)
     config = BenchmarkConfig(imgsz=imgsz, flip_tta=flip_tta, trained=dict(trained or {}))
-    return ExportResult(folder, onnx_path, xml, config.write(folder))
+    return ExportResult(folder, onnx_path, xml, config.write(folder), compat)

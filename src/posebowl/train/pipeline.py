@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from posebowl.errors import InputError
 from posebowl.train import dataset, evaluate, export, fit
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class Recipe:
     evaluate_pt: bool = True
     evaluate_exported: bool = False
     eval_imgsz: int | None = None
+    flip_tta: bool = False  # written into the exported config.json
 
 
 def generate(
@@ -56,10 +58,21 @@ def generate(
     workers: int,
     log: Log,
     executor: Executor | None = None,
+    reuse: bool = False,
 ) -> Path:
-    """Composite ``n`` synthetic images of ``split``'s designs into ``out`` (JPEG, for speed)."""
+    """Composite ``n`` synthetic images of ``split``'s designs into ``out`` (JPEG, for speed).
+
+    ``reuse`` keeps a folder that already holds ``n`` labelled images (a resumed run).
+    """
     from posebowl.synth.dataset import generate as synth_generate
 
+    if reuse:
+        try:
+            if len(dataset.read_labelled_folder(out)) == n:
+                log(f"reusing the {n} {split} images in {out}")
+                return out
+        except InputError:
+            pass
     where = executor.describe() if executor is not None else f"{workers} workers"
     log(f"generating {n} {split} images on {where} into {out}")
     synth_generate(
@@ -81,13 +94,14 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
         from posebowl.scale import make_executor
 
         w = recipe.synth_workers
+        again = recipe.train.resume
         with make_executor(recipe.synth_executor, workers=w, address=recipe.ray_address) as ex:
             if recipe.generate:
-                data.append(generate(recipe.generate, out / "synth" / "train", "train", w, log, ex))
+                train_dir = out / "synth" / "train"
+                data.append(generate(recipe.generate, train_dir, "train", w, log, ex, again))
             if recipe.generate_val:
-                val.append(
-                    generate(recipe.generate_val, out / "synth" / "heldout", "heldout", w, log, ex)
-                )
+                val_dir = out / "synth" / "heldout"
+                val.append(generate(recipe.generate_val, val_dir, "heldout", w, log, ex, again))
     times["generate"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -102,7 +116,8 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
     log(f"training {cfg.model} at {cfg.imgsz} on {cfg.device} for {budget}")
     result = fit.train(ds.data_yaml, out / "runs", cfg)
     times["train"] = time.perf_counter() - t
-    log(f"trained in {result.seconds:.0f} s: {result.best}")
+    how = "resumed and trained" if result.resumed else "trained"
+    log(f"{how} in {result.seconds:.0f} s (BatchNorm frozen: {result.bn_frozen}): {result.best}")
 
     summary: dict[str, object] = {
         "recipe": {
@@ -118,6 +133,10 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
         "dataset": {"train": ds.n_train, "val": ds.n_val, "val_spacecraft": list(ds.val_groups)},
         "machine": {"python": platform.python_version(), "node": platform.node()},
         "best": str(result.best),
+        "resumed": result.resumed,
+        "bn_frozen": result.bn_frozen,
+        "epoch_log": str(result.run_dir / fit.EPOCH_LOG),
+        "epoch_hours": round(fit.epoch_hours(result.run_dir / fit.EPOCH_LOG), 4),
         "results_csv": str(result.results_csv),
     }
     try:
@@ -149,7 +168,12 @@ def run(recipe: Recipe, log: Log) -> dict[str, object]:
         log(f"exporting {', '.join(recipe.formats)} (benchmark letterbox {recipe.export_imgsz})")
         trained = {"train_imgsz": cfg.imgsz, "model": cfg.model, "data_images": ds.n_train}
         exported = export.export_benchmark_model(
-            result.best, out / "model", recipe.export_imgsz, recipe.formats, trained
+            result.best,
+            out / "model",
+            recipe.export_imgsz,
+            recipe.formats,
+            trained,
+            flip_tta=recipe.flip_tta,
         )
         times["export"] = time.perf_counter() - t
         summary["model_dir"] = str(exported.folder)
