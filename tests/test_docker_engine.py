@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 
 from posebowl import engines, runtimes, sandbox
-from posebowl.engines import cgroups, docker_image
-from posebowl.engines import docker as docker_mod
+from posebowl.engines import cgroups
 from posebowl.engines.base import Bind, RunRequest, Status
 from posebowl.engines.docker import DaemonInfo, DockerEngine
+from posebowl.engines.docker import argv as docker_argv
+from posebowl.engines.docker import engine as docker_engine
+from posebowl.engines.docker import image as docker_image
 from posebowl.errors import SetupError
 from posebowl.limits import GIB, MIB, Limits
 from posebowl.run import run_submission
@@ -114,7 +116,7 @@ def request(tmp_path: Path, **kw: object) -> RunRequest:
 
 def test_run_argv_is_exactly_the_platform_command(tmp_path):
     info = DaemonInfo("27.0", ncpu=2)
-    argv = docker_mod.run_argv(
+    argv = docker_argv.run_argv(
         "docker", "img:1", request(tmp_path), "posebowl-abc", info, (1234, 5678), "host:42"
     )
     entry = sandbox.entrypoint_file()
@@ -153,7 +155,7 @@ def test_unlimited_and_shell_requests(tmp_path):
         interactive=True,
         command=("sh", ENTRYPOINT, "--allow-network", "bash", "-i"),
     )
-    argv = docker_mod.run_argv("docker", "img", req, "n", info, (1000, 1000), "o", tty=True)
+    argv = docker_argv.run_argv("docker", "img", req, "n", info, (1000, 1000), "o", tty=True)
     for flag in ("--network", "--memory", "--memory-swap", "--cpus", "--pids-limit"):
         assert flag not in argv
     assert "POSEBOWL_HOLD_STDIN=1" not in argv  # the terminal is the shell's
@@ -165,7 +167,7 @@ def test_unlimited_and_shell_requests(tmp_path):
 
 
 def test_mount_fields_with_commas_are_quoted():
-    arg = docker_mod._mount_arg(Bind(Path("/data/a,b"), "/code_execution/data"))
+    arg = docker_argv.mount_arg(Bind(Path("/data/a,b"), "/code_execution/data"))
     assert arg == 'type=bind,"source=/data/a,b",target=/code_execution/data,readonly'
 
 
@@ -178,7 +180,7 @@ def test_mount_fields_with_commas_are_quoted():
     ],
 )
 def test_the_run_user(info, uid, want):
-    assert docker_mod.run_user(info, uid, uid) == want
+    assert docker_argv.run_user(info, uid, uid) == want
 
 
 def test_root_hands_the_writable_folders_to_the_run_user(tmp_path, monkeypatch):
@@ -187,7 +189,7 @@ def test_root_hands_the_writable_folders_to_the_run_user(tmp_path, monkeypatch):
     (tmp_path / "work" / "sub").mkdir(parents=True)
     (tmp_path / "work" / "sub" / "main.sh").write_text("")
     (tmp_path / "ro").mkdir()
-    docker_mod._hand_over(
+    docker_engine._hand_over(
         [Bind(tmp_path / "work", WORKDIR, True), Bind(tmp_path / "ro", DATA)], (1000, 1000)
     )
     paths = {p for p, *_ in seen}
@@ -205,7 +207,7 @@ def test_the_real_docker_cli_accepts_every_flag(tmp_path):
     for d in ("view", "images", "work", "sub"):
         (tmp_path / d).mkdir()
     info = DaemonInfo("27.0", ncpu=2)
-    argv = docker_mod.run_argv(
+    argv = docker_argv.run_argv(
         shutil.which("docker") or "docker",
         "posebowl-runtime:local",
         request(tmp_path),
@@ -247,7 +249,7 @@ def test_success_writes_the_verdict_and_removes_the_container(tmp_path, fake):
     assert m[f"{DATA}/images"][0] == str((tmp_path / "data" / "images").resolve())
     assert m[ENTRYPOINT] == (str(sandbox.entrypoint_file()), True)
     assert args[args.index("--network") + 1] == "none"
-    want_user = docker_mod.run_user(DaemonInfo("x"))
+    want_user = docker_argv.run_user(DaemonInfo("x"))
     assert args[args.index("--user") + 1] == f"{want_user[0]}:{want_user[1]}"
     assert (
         args[args.index("--memory") + 1] == args[args.index("--memory-swap") + 1] == str(512 * MIB)
@@ -325,7 +327,7 @@ def test_timeout_stops_the_container(tmp_path, fake):
 
 def test_a_container_deaf_to_sigterm_is_killed(tmp_path, fake, monkeypatch):
     fake.mode("stubborn")
-    monkeypatch.setattr(docker_mod, "STOP_SLACK_S", 0.5)
+    monkeypatch.setattr(docker_engine, "STOP_SLACK_S", 0.5)
     verdict, result, _, _ = run(tmp_path, fake.engine(), quick(time_limit_s=1.0, kill_grace_s=0.5))
     assert verdict.status is Status.TIMEOUT and result["exit_code"] == 137
     assert [c[0] for c in fake.calls() if c[0] in ("stop", "kill", "rm")] == ["stop", "kill", "rm"]
