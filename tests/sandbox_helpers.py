@@ -25,6 +25,7 @@ from posebowl import run, runtimes, sandbox, workspace
 from posebowl.engines.base import Engine
 from posebowl.engines.bwrap import BwrapEngine
 from posebowl.engines.docker import DEFAULT_IMAGE, DockerEngine
+from posebowl.engines.docker import image as docker_image
 from posebowl.errors import SetupError
 from posebowl.limits import Limits
 from posebowl.runtimes import Runtime
@@ -97,6 +98,22 @@ def docker_problem() -> str | None:
             f"a Docker daemon answers but the runtime image cannot be used: {exc.message} "
             "Build it: scripts/docker-base.sh, then posebowl runtime build --engine docker "
             "--runtime slim --base-image posebowl-base:bookworm-py3.11"
+        )
+    return None
+
+
+@functools.cache
+def stand_in_problem() -> str | None:
+    """``None`` when a real daemon answers and the stand-in base image is there."""
+    reason = daemon_problem()
+    if reason:
+        return reason
+    engine = DockerEngine()
+    engine.health_check()
+    if docker_image.image_labels(engine.docker, docker_image.STAND_IN_BASE_IMAGE) is None:
+        return (
+            f"a Docker daemon answers but the stand-in base {docker_image.STAND_IN_BASE_IMAGE} "
+            "is not there: make it with scripts/docker-base.sh (Debian packages, no registry)"
         )
     return None
 
