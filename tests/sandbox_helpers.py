@@ -31,7 +31,6 @@ from posebowl.limits import Limits
 from posebowl.runtimes import Runtime
 from posebowl.runtimes.build import base_python
 
-from .conftest import make_ids
 
 #: a string only processes started in a sandbox carry in their environment
 SANDBOX_ENV_MARKER = f"PIP_TARGET={sandbox.PIP_TARGET}".encode()
@@ -171,6 +170,8 @@ def make_data(
     root: Path, n: int = 3, seed: int = 0, labels_dir: str = "labels"
 ) -> tuple[Path, Path]:
     """A data folder in the competition layout and, OUTSIDE it, its labels file."""
+    from .conftest import make_ids  # (here: conftest itself imports this module)
+
     data = root / "data"
     (data / "images").mkdir(parents=True)
     ids = make_ids(n, seed=seed)
