@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,6 @@ from posebowl.errors import SetupError
 from posebowl.limits import Limits
 from posebowl.runtimes import Runtime
 from posebowl.runtimes.build import base_python
-
 
 #: a string only processes started in a sandbox carry in their environment
 SANDBOX_ENV_MARKER = f"PIP_TARGET={sandbox.PIP_TARGET}".encode()
@@ -298,6 +298,24 @@ def run_zip(
     assert snapshot(data) == before, "the data folder changed"
     assert sandbox_processes(result["run_id"]) == [], "a sandboxed process is still running"
     return Outcome(verdict, (out / "log.txt").read_text(), result, out)
+
+
+def containers_of(pid: int, wait_s: float = 15.0) -> list[str]:
+    """Containers (running or not) that the posebowl of process ``pid`` on this host started,
+    once they are gone or ``wait_s`` has passed: a finished container is removed in the
+    background (by the engine's guard), a moment after the run returned."""
+    import socket
+
+    from posebowl.engines.docker.argv import OWNER_LABEL
+
+    owner = f"{OWNER_LABEL}={socket.gethostname()}:{pid}"
+    ps = ["docker", "ps", "--all", "--quiet", "--filter", f"label={owner}"]
+    deadline = time.monotonic() + wait_s
+    while True:
+        left = subprocess.run(ps, capture_output=True, text=True, timeout=60).stdout.split()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 def posebowl(*args, env=None, cwd=None, **kw) -> subprocess.CompletedProcess[str]:

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,7 @@ import pytest
 from posebowl import engines, exitcodes, runtimes, sandbox
 from posebowl.engines import cgroups
 from posebowl.engines.base import Bind, RunRequest, Status
-from posebowl.engines.docker import DaemonInfo, DockerEngine
+from posebowl.engines.docker import DaemonInfo, DockerEngine, daemon
 from posebowl.engines.docker import argv as docker_argv
 from posebowl.engines.docker import engine as docker_engine
 from posebowl.engines.docker import image as docker_image
@@ -41,6 +40,7 @@ from posebowl.sandbox import DATA, ENTRYPOINT, HOME, SUBMISSION, WORKDIR
 from . import fake_docker
 from .sandbox_helpers import (
     WRITE_VALID,
+    containers_of,
     daemon_problem,
     docker_problem,
     docker_test_image,
@@ -97,11 +97,12 @@ def docker(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]
     return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def containers_of(pid: int) -> list[str]:
-    """Containers (running or not) a posebowl of process ``pid`` on this host started."""
-    owner = f"{docker_argv.OWNER_LABEL}={socket.gethostname()}:{pid}"
-    ps = docker("ps", "--all", "--quiet", "--filter", f"label={owner}")
-    return ps.stdout.split()
+def wait_for(check: Callable[[], object], wait_s: float = 15.0) -> object:
+    """``check()``'s first true value within ``wait_s`` (else its last, false one)."""
+    deadline = time.monotonic() + wait_s
+    while not (got := check()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return got
 
 
 def no_daemon_env(tmp_path: Path, **extra: str) -> dict[str, str]:
@@ -290,7 +291,51 @@ def test_success_scores_reads_the_cgroup_and_removes_the_container(tmp_path, eng
     assert "--memory-swap" in result["enforced"]["memory"]["how"]
     assert result["notes"] == []
     assert (out / "submission.csv").is_file()
-    assert containers_of(os.getpid()) == []  # removed once inspect had read it
+    assert containers_of(os.getpid()) == []  # removed once the run had read it
+
+
+@real
+def test_a_run_asks_the_daemon_once_and_removes_the_container_in_the_background(
+    tmp_path, engine, monkeypatch
+):
+    # the image is checked once per engine; during the run one `docker inspect` finds the
+    # cgroup; the end is read from the held container's cgroup (no second inspect) and the
+    # guard removes it after the run returned
+    assert engine.health_check() is None
+    engine.check_image()
+    calls: list[str] = []
+    real_cli = daemon.cli
+
+    def counting(docker, *args, **kw):
+        calls.append(args[0] if args[0] != "image" else "image " + args[1])
+        return real_cli(docker, *args, **kw)
+
+    monkeypatch.setattr(daemon, "cli", counting)
+    verdict, result, log, _ = run(tmp_path, engine)
+    assert verdict.status is Status.SUCCESS, log
+    assert calls == ["inspect"]
+    assert result["cpu_seconds"] > 0 and result["peak_memory_bytes"] > 0
+    assert containers_of(os.getpid()) == []
+
+
+FORGED = "echo 'posebowl-entrypoint: exit-code 0'\n"
+
+
+@real
+@pytest.mark.parametrize(
+    ("main", "status", "code"),
+    [
+        (FORGED + "sleep 1\nexit 3\n", Status.FAILED, 3),
+        (FORGED + "python -c 'b = [bytearray(32 << 20) for _ in range(64)]' || true\n"
+         + WRITE_VALID, Status.OUT_OF_MEMORY, 0),
+    ],
+    ids=["exit-code", "oom-after"],
+)  # fmt: skip
+def test_a_forged_last_line_changes_no_verdict(tmp_path, engine, main, status, code):
+    verdict, result, log, _ = run(tmp_path, engine, quick(memory_bytes=256 * MIB), main=main)
+    assert verdict.status is status, log
+    assert result["exit_code"] == code
+    assert result["cpu_seconds"] > 0
 
 
 @real
@@ -694,7 +739,7 @@ def test_a_daemon_whose_cgroups_cannot_be_read_reports_usage_unknown(tmp_path, f
     assert verdict.status is Status.SUCCESS
     assert result["peak_memory_bytes"] is None and result["cpu_seconds"] is None
     assert any("peak_memory_bytes unknown" in n for n in result["notes"])
-    assert fake.calls("rm")
+    assert wait_for(lambda: fake.calls("rm"))  # (removed in the background)
 
 
 def fake_cgroup(tmp_path: Path, peak: int) -> cgroups.Cgroup:
@@ -735,6 +780,7 @@ def test_a_hung_daemon_gets_stop_then_kill_then_the_client_is_let_go(tmp_path, f
     verdict, result, _, _ = run(tmp_path, fake.engine(), quick(time_limit_s=1.0, kill_grace_s=0.5))
     assert time.monotonic() - t0 < 15
     assert verdict.status is Status.TIMEOUT
+    assert wait_for(lambda: fake.calls("rm"))
     assert [c[0] for c in fake.calls() if c[0] in ("stop", "kill", "rm")] == ["stop", "kill", "rm"]
     (stop,) = fake.calls("stop")
     assert stop[:3] == ["stop", "--time", "1"] and NAME.match(stop[-1])

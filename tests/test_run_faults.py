@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from posebowl.engines.base import Engine, Status
-from posebowl.engines.docker import argv as docker_argv
 
 from .sandbox_helpers import (
     WRITE_VALID,
     bare_runtime,
+    containers_of,
     docker_test_image,
     make_data,
     make_zip,
@@ -31,13 +30,6 @@ from .sandbox_helpers import (
     sandbox_processes,
 )
 from .test_zip_intake import HOSTILE
-
-
-def _containers_of(pid: int) -> list[str]:
-    """Containers (running or not) that the posebowl of process ``pid`` started."""
-    owner = f"{docker_argv.OWNER_LABEL}={socket.gethostname()}:{pid}"
-    ps = ["docker", "ps", "--all", "--quiet", "--filter", f"label={owner}"]
-    return subprocess.run(ps, capture_output=True, text=True, timeout=60).stdout.split()
 
 
 def _start(
@@ -93,7 +85,7 @@ def test_a_signal_to_posebowl_is_a_verdict_and_leaves_nothing(
     assert list(scratch.iterdir()) == [], "a scratch folder was left behind"
     assert sandbox_processes(_run_id(text)) == []
     if engine.name == "docker":
-        assert _containers_of(proc.pid) == [], "the container was left behind"
+        assert containers_of(proc.pid) == [], "the container was left behind"
 
 
 @pytest.mark.sandbox

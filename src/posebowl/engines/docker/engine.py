@@ -52,6 +52,7 @@ STOP_SLACK_S = 5.0  # after `docker stop -t GRACE` had its time: `docker kill`
 POLL_S = 1.0  # how often the container's cgroup is read (peak memory, OOM kills, CPU time)
 OBSERVE_TRIES = 30  # docker inspect calls to find the running container's cgroup, at most
 INFERRED_OOM_SHARE = 0.9  # exit 137 with the peak at >= 90% of the limit counts as out of memory
+DOCKER_CLIENT_ERRORS = (125, 126, 127)  # docker run's own failures, not the container's exit code
 
 
 def _current_lock(runtime: str | None) -> str | None:
@@ -164,8 +165,10 @@ class DockerEngine:
         try:
             return self._run(argv, request, name, on_output, check)
         finally:
-            daemon.cli(self.docker, "rm", "--force", "--volumes", name, timeout=60)
-            guard.done()
+            # the guard removes the finished container in the background (~0.1-0.2 s of
+            # `docker rm` off the run's critical path); without a guard, remove it here
+            if not guard.done(remove=True):
+                daemon.cli(self.docker, "rm", "--force", "--volumes", name, timeout=60)
 
     def _inspect(self, name: str) -> dict[str, Any] | None:
         proc = daemon.cli(self.docker, "inspect", "--type", "container", name, timeout=30)
@@ -206,7 +209,13 @@ class DockerEngine:
         finally:
             box.close()
         exit_code = ended.exit_code
-        state = self._inspect(name)
+        if box.complete and not ended.timed_out and exit_code not in DOCKER_CLIENT_ERRORS:
+            # the entrypoint's last line came once, at the end, and the cgroup (with its OOM
+            # kill count) was read then: `docker run` returned the container's exit code, and
+            # inspect has nothing to add
+            state: dict[str, Any] | None = {"State": {"StartedAt": "held", "ExitCode": exit_code}}
+        else:
+            state = self._inspect(name)
         if state is None and isinstance(gone := daemon.probe(self._docker), str):
             raise SetupError(
                 f"The Docker daemon stopped answering during the run (docker run exit code "
@@ -282,6 +291,12 @@ class _Container:
         self._window = b""
         self._observer: cgroups.Cgroup | None | bool = True  # True: not found yet; None: gave up
         self._tries = 0
+        # the container is looked for once it has printed (it runs then); an interactive run
+        # prints to the terminal, not to us: from the start
+        self._printed = proc.stdout is None
+        self._marks = 0  # how often the entrypoint's last line was seen
+        self._after_mark = False  # output came after it (a forged last line)
+        self._oom_counted = False
         self._stopper: subprocess.Popen[bytes] | None = None
         self.peak: int | None = None
         self.cpu_s: float | None = None
@@ -289,18 +304,41 @@ class _Container:
         self.pids_hit = False
 
     # -- the output ---------------------------------------------------------------------------
+    @property
+    def complete(self) -> bool:
+        """Whether the run ended as it should: held at its last line (seen once, nothing after
+        it), the cgroup read then, with an OOM kill count."""
+        return (
+            self._marks == 1
+            and not self._after_mark
+            and isinstance(self._observer, cgroups.Cgroup)
+            and self._oom_counted
+        )
+
     def watch(self, data: bytes) -> None:
-        """Sees every chunk of output before the log does: the entrypoint's last line means the
-        container is held for us (its cgroup still exists): read it a last time, then let go.
-        (A forged last line only makes this reading early: the polling goes on.)"""
-        ended = END_MARK in self._window + data
-        self._window = (self._window + data)[-len(END_MARK) :]
+        """Sees every chunk of output before the log does. The first one means the container
+        runs: find its cgroup now, while the entrypoint works. The entrypoint's last line means
+        the container is held for us (its cgroup still exists): read it a last time, then let
+        go. (A forged last line only makes this reading early: the polling goes on.)"""
+        if self._marks and data.strip():
+            self._after_mark = True
+        seen = self._window + data
+        at = seen.rfind(END_MARK)
+        ended = at >= 0
+        self._window = seen[-len(END_MARK) :]
         self.tail(data)
-        if ended and self._proc.stdin is not None and not self._proc.stdin.closed:
-            if self._observer is True:
-                self._tries = 0  # the container is held: it is running now, find it
+        if not self._printed:
+            self._printed = True
             self.tick()
-            _release(self._proc)
+        if ended:
+            self._marks += 1
+            # (the genuine last line is the last output: anything after its end is not)
+            self._after_mark = bool(seen[at:].partition(b"\n")[2].strip())
+            if self._proc.stdin is not None and not self._proc.stdin.closed:
+                if self._observer is True:
+                    self._tries = 0  # the container is held: it is running now, find it
+                self.tick()
+                _release(self._proc)
 
     # -- the cgroup ---------------------------------------------------------------------------
     def _observe(self) -> cgroups.Cgroup | None | bool:
@@ -315,7 +353,7 @@ class _Container:
         return cgroups.of_process(pid, str(state.get("Id") or ""))
 
     def tick(self) -> None:
-        if self._observer is True:
+        if self._observer is True and self._printed:
             self._tries += 1
             self._observer = self._observe() if self._tries <= OBSERVE_TRIES else None
         if isinstance(self._observer, cgroups.Cgroup):
@@ -325,6 +363,7 @@ class _Container:
             self.cpu_s = u.cpu_s if u.cpu_s is not None else self.cpu_s
             self.oom_kills = max(self.oom_kills, u.oom_kills)
             self.pids_hit = self.pids_hit or u.pids_limit_hit
+            self._oom_counted = u.oom_counted
 
     # -- stopping -----------------------------------------------------------------------------
     def terminate(self) -> None:
@@ -374,21 +413,24 @@ class _Tail:
         return b"".join(self._chunks).decode("utf-8", "replace")
 
 
-#: The guard: waits for posebowl's "done"; if posebowl dies first (its end of the pipe closes,
-#: even on SIGKILL), it removes the container, which the daemon would otherwise keep running.
+#: The guard: waits for posebowl's word. "rm": the run is over, remove the container (in the
+#: background: posebowl goes on meanwhile); "done": nothing to do. If posebowl dies first (its end
+#: of the pipe closes, even on SIGKILL), it removes the container, which the daemon would
+#: otherwise keep running, twice (again: a container created just as posebowl died).
 _GUARD = """import subprocess, sys, time
-if sys.stdin.readline().strip() != "done":
-    for _ in range(2):  # (again: a container created just as posebowl died)
-        subprocess.run([sys.argv[1], "rm", "--force", "--volumes", sys.argv[2]],
-                       stdin=subprocess.DEVNULL, capture_output=True)
+word = sys.stdin.readline().strip()
+for _ in range(0 if word == "done" else 1 if word == "rm" else 2):
+    subprocess.run([sys.argv[1], "rm", "--force", "--volumes", sys.argv[2]],
+                   stdin=subprocess.DEVNULL, capture_output=True)
+    if word != "rm":
         time.sleep(2)
 """
 
 
 #: The same in sh where there is one (a shell starts in a millisecond, Python in 20-200 ms).
 _GUARD_SH = (
-    'read -r x; [ "$x" = done ] || '
-    '{ "$0" rm --force --volumes "$1"; sleep 2; exec "$0" rm --force --volumes "$1"; }'
+    'read -r x; case "$x" in done) ;; rm) exec "$0" rm --force --volumes "$1" ;; '
+    '*) "$0" rm --force --volumes "$1"; sleep 2; exec "$0" rm --force --volumes "$1" ;; esac'
 )
 
 
@@ -409,16 +451,21 @@ class _Guard:
         except OSError:
             self._proc = None
 
-    def done(self) -> None:
+    def done(self, remove: bool = False) -> bool:
+        """The run is over: ``remove`` the container in the background, or just end the guard.
+        False when there is no guard to do it (the caller removes the container itself)."""
         proc = self._proc
-        if proc is None or proc.stdin is None:
-            return
-        with contextlib.suppress(OSError):
-            proc.stdin.write(b"done\n")
-        with contextlib.suppress(OSError):
+        if proc is None or proc.stdin is None or proc.poll() is not None:
+            return False
+        try:
+            proc.stdin.write(b"rm\n" if remove else b"done\n")
             proc.stdin.close()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=5)
+        except OSError:
+            return False
+        if not remove:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=5)
+        return True
 
 
 def _release(proc: subprocess.Popen[bytes]) -> None:
