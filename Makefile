@@ -26,13 +26,16 @@ ENGINE ?=
 # The runtime: official (the platform's packages, ~7 GB) or slim (posebowl's examples' subset).
 # Empty: `make build` builds slim; runs use official when it is built, else slim.
 RUNTIME ?=
+# A Docker image to run in (implies the docker engine): one posebowl built, or any other with a
+# python, e.g. the official one after `make pull IMAGE=...` (posebowl mounts its entrypoint).
 IMAGE ?= $(POSEBOWL_IMAGE)
 ifneq ($(IMAGE),)
 export POSEBOWL_IMAGE := $(IMAGE)
 endif
-ENGINE_ARGS = $(if $(ENGINE),--engine $(ENGINE)) $(if $(RUNTIME),--runtime $(RUNTIME))
 IMAGE_ARGS = $(if $(IMAGE),--image $(IMAGE))
-BUILD_ARGS = --runtime $(or $(RUNTIME),slim) $(if $(filter docker,$(ENGINE)),--engine docker $(IMAGE_ARGS))
+ENGINE_ARGS = $(if $(ENGINE),--engine $(ENGINE)) $(if $(RUNTIME),--runtime $(RUNTIME)) $(IMAGE_ARGS)
+DOCKER_BUILD = $(or $(filter docker,$(ENGINE)),$(IMAGE))
+BUILD_ARGS = --runtime $(or $(RUNTIME),slim) $(if $(DOCKER_BUILD),--engine docker $(IMAGE_ARGS))
 
 .PHONY: help install system-deps test test-fast lint pack-example pack-submission repack-example \
         repack-submission clean build build-full pull lock test-container interact-container test-submission \
@@ -55,13 +58,14 @@ system-deps:  ## install Debian packages the sandbox and tests need (as root), o
 	@bash scripts/system-deps.sh
 
 LINTED := src tests scripts benchmarks
+DOCKERFILE := src/posebowl/runtimes/definition/Dockerfile
 
 lint: $(STAMP)  ## ruff, mypy, and hadolint on the runtime's Dockerfile
 	$(BIN)/ruff check $(LINTED)
 	$(BIN)/ruff format --check -q $(LINTED)
 	$(BIN)/mypy
-	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint runtime/Dockerfile && echo "hadolint: runtime/Dockerfile ok"; \
-	  else echo "hadolint is not installed (its wheel is Linux x86_64 only): runtime/Dockerfile not linted"; fi
+	@if [ -x $(BIN)/hadolint ]; then $(BIN)/hadolint $(DOCKERFILE) && echo "hadolint: $(DOCKERFILE) ok"; \
+	  else echo "hadolint is not installed (its wheel is Linux x86_64 only): $(DOCKERFILE) not linted"; fi
 
 # The fast lane: no sandbox, Docker, browser, Blender, Ray or training; nothing to build first.
 FAST := not (sandbox or docker or browser or blender or train or ray or slow)
@@ -69,12 +73,21 @@ FAST := not (sandbox or docker or browser or blender or train or ray or slow)
 test-fast: $(STAMP)  ## the tests that need nothing but .venv (under 30 s)
 	POSEBOWL_TEST_LANE=fast $(BIN)/pytest -q -m "$(FAST)"
 
+# The docker lane: a real daemon (as root with none running: installed and started, and stopped
+# again after the tests), the stand-in base (no registry needed) and the slim runtime's image on
+# it, under a name of its own. One recipe line, so that one shell holds the daemon to the end.
+TEST_BASE_IMAGE ?= posebowl-base:bookworm-py3.11
+TEST_IMAGE ?= posebowl-runtime:slim-test
+
 test: install lint blender-venv  ## install what is needed, then run the linters and every test
 	$(POSEBOWL) runtime build --runtime slim
 	$(POSEBOWL) runtime build --runtime official
-	$(BIN)/pytest -q
+	@POSEBOWL=$(POSEBOWL) scripts/docker-test-setup.sh $(TEST_IMAGE) $(TEST_BASE_IMAGE) || \
+	  { scripts/docker-daemon.sh stop; exit 1; }; \
+	POSEBOWL_TEST_IMAGE=$(TEST_IMAGE) $(BIN)/pytest -q; rc=$$?; \
+	scripts/docker-daemon.sh stop; exit $$rc
 
-build: $(STAMP)  ## build a runtime (RUNTIME=official|slim, default slim; ENGINE=docker: its image)
+build: $(STAMP)  ## build a runtime (RUNTIME=official|slim, default slim; ENGINE=docker or IMAGE=: its image)
 	$(POSEBOWL) runtime build $(BUILD_ARGS)
 
 build-full: $(STAMP)  ## rebuild the runtime from scratch (as the official Makefile's build-full)
@@ -87,7 +100,7 @@ lock: $(STAMP)  ## re-resolve the official runtime's lock (needs PyPI) and selec
 	$(POSEBOWL) runtime lock
 
 test-container: build  ## import every package of the runtime inside the sandbox
-	$(POSEBOWL) runtime test --runtime $(or $(RUNTIME),slim) $(if $(ENGINE),--engine $(ENGINE)) $(IMAGE_ARGS)
+	$(POSEBOWL) runtime test $(ENGINE_ARGS)
 
 interact-container: build  ## bash in the sandbox (network on), with $(DATA_DIR) and the zip if packed
 	$(POSEBOWL) shell $(ENGINE_ARGS) $(if $(wildcard $(DATA_DIR)/submission_format.csv),--data $(DATA_DIR)) \

@@ -6,8 +6,11 @@ Measured in one run, median of N each, on the same trivial main.sh (`echo ok`):
   run       run.run_submission: the above plus unzip, data view, log.txt, output checks,
             result.json (what `posebowl run` does after Python has started)
   --docker  also the docker engine and run_submission through it (a real daemon and the runtime
-            image POSEBOWL_IMAGE, default posebowl-runtime:local), in the same run
-Usage: python benchmarks/bench_sandbox.py [N] [--runtime VENV] [--docker]
+            image POSEBOWL_IMAGE, default posebowl-runtime:slim), in the same run
+  --detector  also the benchmark detector (example_benchmark) on `posebowl data sample` data
+            (24 images), run_submission through each engine in turn (--detector-runs times):
+            wall, ms per image, CPU seconds, peak memory and score, as result.json gives them
+Usage: python benchmarks/bench_sandbox.py [N] [--runtime VENV] [--docker] [--detector]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from posebowl.engines.base import Bind, RunRequest
 from posebowl.engines.bwrap import BwrapEngine
 from posebowl.engines.docker import DockerEngine
 from posebowl.limits import Limits
+from posebowl.packing import pack
 from posebowl.run import run_submission
 from posebowl.run.dataview import prepare_data_view
 from posebowl.sandbox import ENTRYPOINT, WORKDIR
@@ -52,6 +56,8 @@ def main() -> None:
     ap.add_argument("n", type=int, nargs="?", default=50)
     ap.add_argument("--runtime", type=Path, help="venv to mount [default: the built runtime]")
     ap.add_argument("--docker", action="store_true", help="also through the docker engine")
+    ap.add_argument("--detector", action="store_true", help="also the benchmark detector")
+    ap.add_argument("--detector-runs", type=int, default=2, help="runs per engine [2]")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as d:
         root = Path(d)
@@ -97,6 +103,7 @@ def main() -> None:
         if args.docker:
             docker = DockerEngine()
             docker.select_runtime("slim", runtimes.spec("slim").lock_sha256())
+            docker.check_image()
             assert docker.health_check() is None, docker.health_check()
 
             def in_docker() -> None:
@@ -109,6 +116,8 @@ def main() -> None:
 
             deng, deng90 = median_ms(in_docker, args.n)
             drun, drun90 = median_ms(full_docker, args.n)
+        if args.detector:
+            rows = detector(root, engine, runtime, docker if args.docker else None, args)
     print(
         f"machine: {platform.machine()}, {platform.processor() or '?'}, Python "
         f"{platform.python_version()}, runs: {args.n} each"
@@ -131,6 +140,45 @@ def main() -> None:
             f"run_submission through docker:     median {drun:6.1f} ms  (p90 {drun90:.1f})  "
             f"extra {drun - base:+.1f} ms"
         )
+
+    if args.detector:
+        print("benchmark detector (example_benchmark), run_submission, profile r5:")
+        for row in rows:
+            print("  " + row)
+
+
+def detector(root: Path, bwrap, runtime, docker, args) -> list[str]:  # type: ignore[no-untyped-def]
+    """The benchmark detector through each engine, alternately (the load changes slowly)."""
+    sample = root / "sample"
+    subprocess.run(
+        [sys.executable, "-m", "posebowl", "data", "sample", "--out", str(sample / "data"),
+         "--labels-out", str(sample / "labels")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    z = pack(Path(__file__).resolve().parents[1] / "example_benchmark", root / "bench.zip").path
+    labels = sample / "labels" / "test_labels.csv"
+    engines = [("bwrap", bwrap, runtime)] + ([("docker", docker, None)] if docker else [])
+    seen: dict[str, list[tuple[float, float, int, float]]] = {name: [] for name, *_ in engines}
+    for i in range(args.detector_runs):
+        for name, eng, rt in engines:
+            out = root / f"det-{name}-{i}"
+            v = run_submission(z, sample / "data", out, eng, Limits(), rt, "r5", labels=labels)
+            assert v.status.value == "SUCCESS", v.message
+            r = v.result
+            assert r is not None and v.score is not None
+            seen[name].append((r.wall_s, r.cpu_s or 0.0, r.peak_memory_bytes or 0, v.score))
+    rows = []
+    for name, runs in seen.items():
+        wall = statistics.median(w for w, *_ in runs)
+        cpu = statistics.median(c for _, c, *_ in runs)
+        peak = max(p for _, _, p, _ in runs)
+        scores = sorted({round(s, 4) for *_, s in runs})
+        rows.append(
+            f"{name:6s} median wall {wall:5.1f} s ({1000 * wall / v.images:4.0f} ms/image of "
+            f"{v.images}), cpu {cpu:5.1f} s, peak {peak / 2**20:4.0f} MiB, score {scores}, "
+            f"walls {[round(w, 1) for w, *_ in runs]}"
+        )
+    return rows
 
 
 if __name__ == "__main__":

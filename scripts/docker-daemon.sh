@@ -15,8 +15,12 @@
 # and say so).
 #
 # Holders: every `start` records a holder (POSEBOWL_DOCKERD_HOLDER, default: the calling process),
-# `stop` removes it. The daemon is stopped when the last live holder is gone, so two test runs on
-# one machine cannot stop the daemon under each other. `stop --force` ignores the holders.
+# `stop` removes it. Only what was started is stopped: the `start` that started dockerd owes its
+# stop; a `stop` by a holder that owes nothing (it found a daemon answering) leaves it running.
+# A holder that owes the stop while other live holders remain passes the debt on to them, and the
+# last of them stops it: two test runs on one machine cannot stop the daemon under each other,
+# and a daemon someone else started (systemd, Docker Desktop, a person) is never stopped.
+# `stop --force` stops the daemon this script started, whoever holds it.
 #
 # State (pid file, holders, dockerd.log, the last failure): POSEBOWL_DOCKERD_STATE, default
 # ${TMPDIR:-/tmp}/posebowl-dockerd-<uid>. Exit codes: 0 done, 2 no daemon can be had, 64 usage.
@@ -27,6 +31,7 @@ PIDFILE=$STATE/dockerd.pid  # "PID START_TIME" of the dockerd this script starte
 LOG=$STATE/dockerd.log
 WHY=$STATE/why-not          # the last reason no daemon could be started
 HOLDERS=$STATE/holders
+OWED=$STATE/owed            # the holders that must stop the daemon (the one that started it)
 WAIT_S=${POSEBOWL_DOCKERD_WAIT_S:-60}
 HOLDER=${POSEBOWL_DOCKERD_HOLDER:-$PPID}
 
@@ -54,6 +59,7 @@ ours() {  # prints the pid of the live dockerd this script started; false when t
 }
 
 add_holder() { mkdir -p "$HOLDERS" && start_time "$HOLDER" > "$HOLDERS/$HOLDER"; }
+owes() { [ -f "$OWED" ] && grep -qx "$HOLDER" "$OWED"; }
 
 live_holders() {  # prints the holders whose process still runs; forgets the others
   local f h
@@ -113,6 +119,7 @@ here; start Docker (sudo systemctl start docker, or Docker Desktop) or run as ro
   done
   rm -f "$WHY"
   add_holder
+  echo "$HOLDER" >> "$OWED"  # this start started it (or waited for ours): its stop is owed
   say "dockerd answers (pid $pid, $((SECONDS - ${t0:-SECONDS})) s)"
 }
 
@@ -121,15 +128,20 @@ stop() {
   rm -f "$HOLDERS/$HOLDER"
   local pid
   if ! pid=$(ours); then
-    rm -f "$PIDFILE"
+    rm -f "$PIDFILE" "$OWED"
     say "no daemon started by this script runs: nothing to stop"
     return 0
   fi
   if [ "$force" != --force ]; then
+    if ! owes; then
+      say "dockerd (pid $pid) was running before this holder's start -- left running"
+      return 0
+    fi
     local others
     others=$(live_holders | tr '\n' ' ')
     if [ -n "$others" ]; then
-      say "dockerd (pid $pid) is still held by: $others-- left running"
+      live_holders > "$OWED"  # the last of them stops it
+      say "dockerd (pid $pid) is still held by: $others-- left running (they stop it)"
       return 0
     fi
     if [ -n "$(timeout 20 docker ps -q 2>/dev/null)" ]; then
@@ -145,7 +157,7 @@ stop() {
     say "dockerd did not stop within 30 s: SIGKILL"
     kill -KILL "$pid"
   fi
-  rm -f "$PIDFILE"
+  rm -f "$PIDFILE" "$OWED"
   rm -rf "$HOLDERS"
 }
 

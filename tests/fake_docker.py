@@ -1,20 +1,19 @@
-"""A stand-in ``docker`` command for the docker engine's tests (no daemon runs on CI).
+"""A stand-in ``docker`` command, only for what a real daemon cannot show on our machines (the
+docker engine's other tests run against the real daemon: tests/test_docker_engine.py).
 
 Installed by :func:`install` as ``BIN/docker``. It appends every argument list it gets to
 ``$FAKE_DOCKER_STATE/calls.jsonl`` and acts out ``$FAKE_DOCKER_MODE``:
 
-    success        run: writes a valid submission.csv into the submission mount, exit 0
-    fail           run: exit 3
-    oom            run: exit 137, and inspect says OOMKilled
-    oom-unflagged  run: 1.5 s, then exit 137 with OOMKilled false (old daemons)
-    timeout        run: sleeps until `docker stop` (SIGTERM: exit 143)
-    stubborn       run: ignores SIGTERM, sleeps until `docker kill` (SIGKILL)
-    no-start       run: the daemon refuses to start the container (exit 125)
-    daemon-down    info: cannot connect (exit 1)
-    no-image       image inspect: no such image
-    foreign-image  image inspect: no posebowl lock label
-    build-fails    build: exit 1
-    pull-offline   pull: exit 1, no network
+    success             run: writes a valid submission.csv into the submission mount, exit 0
+                        (its "container" is a process of the host: no container cgroup to read,
+                        as with Docker Desktop, whose daemon runs in a VM)
+    oom-unflagged       run: 1.5 s, then exit 137 with OOMKilled false (old daemons)
+    hung                run: ignores SIGTERM; `docker stop` and `docker kill` answer but do
+                        nothing (a daemon that hangs): only killing the client ends it
+    daemon-dies         run: starts, prints, then the daemon goes away: the client exits 125
+                        ("unexpected EOF") and every later call cannot connect
+    windows-containers  info: Docker Desktop switched to Windows containers
+    pull: prints what a registry's pull prints (no registry is reachable from our machines)
 
 Containers live as ``container-NAME.json`` files (their ``State``); ``stop`` and ``kill`` signal
 the ``run`` process recorded for that name.
@@ -89,13 +88,13 @@ def _main(argv: list[str]) -> int:
         tmp.write_text(json.dumps({**old, **st}))
         tmp.replace(box(name))
 
+    if (state / "daemon-dead").exists():
+        print(DAEMON_DOWN, file=sys.stderr)
+        return 1
     if cmd == "info":
-        if mode == "daemon-down":
-            print(DAEMON_DOWN, file=sys.stderr)
-            return 1
         info = {
             "ServerVersion": "99.0-fake",
-            "OSType": "linux",
+            "OSType": "windows" if mode == "windows-containers" else "linux",
             "NCPU": 2,
             "MemTotal": 8 << 30,
             "MemoryLimit": True,
@@ -107,12 +106,10 @@ def _main(argv: list[str]) -> int:
         print(json.dumps(info))
         return 0
     if cmd == "image" and argv[1:2] == ["inspect"]:
-        if mode == "no-image":
-            print(f"Error response from daemon: No such image: {argv[-1]}", file=sys.stderr)
-            return 1
-        labels = {}
-        if mode != "foreign-image":
-            labels["org.posebowl.lock-sha256"] = os.environ.get("FAKE_DOCKER_LOCK", "")
+        labels = {
+            "org.posebowl.lock-sha256": os.environ.get("FAKE_DOCKER_LOCK", ""),
+            "org.posebowl.runtime": "slim",
+        }
         print(json.dumps(labels))
         return 0
     if cmd == "run":
@@ -123,11 +120,10 @@ def _main(argv: list[str]) -> int:
         if not pid_file.is_file():
             print(f"Error response from daemon: No such container: {name}", file=sys.stderr)
             return 1
-        pid = int(pid_file.read_text())
-        if cmd == "kill":
-            save(name, Running=False, ExitCode=137, FinishedAt=_now())
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM if cmd == "stop" else signal.SIGKILL)
+        if mode != "hung":
+            pid = int(pid_file.read_text())
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM if cmd == "stop" else signal.SIGKILL)
         print(name)
         return 0
     if cmd == "inspect":
@@ -151,20 +147,7 @@ def _main(argv: list[str]) -> int:
         box(argv[-1]).unlink(missing_ok=True)
         print(argv[-1])
         return 0
-    if cmd == "build":
-        if mode == "build-fails":
-            print("ERROR: failed to solve: python:3.11.7-slim-bookworm: failed to resolve source")
-            return 1
-        print("#1 [internal] load build definition from Dockerfile\n#9 DONE 0.1s")
-        return 0
     if cmd == "pull":
-        if mode == "pull-offline":
-            print(
-                'Error response from daemon: Get "https://registry.example/v2/": dial tcp: '
-                "lookup registry.example: no such host",
-                file=sys.stderr,
-            )
-            return 1
         print(f"Status: Downloaded newer image for {argv[-1]}")
         return 0
     print(f"fake docker: unknown command {argv}", file=sys.stderr)
@@ -173,14 +156,6 @@ def _main(argv: list[str]) -> int:
 
 def _run(argv: list[str], mode: str, state: Path, save) -> int:  # type: ignore[no-untyped-def]
     name = argv[argv.index("--name") + 1]
-    if mode == "no-start":
-        save(name, Running=False, Pid=0, ExitCode=128, StartedAt="0001-01-01T00:00:00Z")
-        print(
-            "docker: Error response from daemon: failed to create task for container: "
-            'error mounting "/tmp/x" to rootfs: mount denied.',
-            file=sys.stderr,
-        )
-        return 125
     save(name, Running=True, Pid=os.getpid(), StartedAt=_now(), OOMKilled=False, ExitCode=0)
     (state / f"{name}.pid").write_text(str(os.getpid()))
     print("posebowl-entrypoint: network: none (loopback only)")
@@ -197,23 +172,19 @@ def _run(argv: list[str], mode: str, state: Path, save) -> int:  # type: ignore[
             w.writerow(rows[0])
             for r in rows[1:]:
                 w.writerow([r[0], 540, 412, 740, 612])
-    elif mode == "fail":
-        print("Traceback (most recent call last): boom", flush=True)
-        code = 3
-    elif mode in ("oom", "oom-unflagged"):
-        if mode == "oom-unflagged":
-            time.sleep(1.5)
+    elif mode == "oom-unflagged":
+        time.sleep(1.5)
         print("Killed", flush=True)
-        code, oom = 137, mode == "oom"
-    elif mode in ("timeout", "stubborn"):
-
-        def on_term(signum, frame):  # type: ignore[no-untyped-def]
-            save(name, Running=False, ExitCode=143, FinishedAt=_now())
-            sys.exit(143)
-
-        signal.signal(signal.SIGTERM, on_term if mode == "timeout" else signal.SIG_IGN)
+        code = 137
+    elif mode == "hung":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         while True:
             time.sleep(0.05)
+    elif mode == "daemon-dies":
+        time.sleep(0.3)
+        (state / "daemon-dead").touch()
+        print("docker: error waiting for container: unexpected EOF", file=sys.stderr, flush=True)
+        return 125
     save(name, Running=False, ExitCode=code, OOMKilled=oom, FinishedAt=_now())
     print(f"posebowl-entrypoint: exit-code {code}", flush=True)
     return code

@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +26,11 @@ from posebowl import run, runtimes, sandbox, workspace
 from posebowl.engines.base import Engine
 from posebowl.engines.bwrap import BwrapEngine
 from posebowl.engines.docker import DEFAULT_IMAGE, DockerEngine
+from posebowl.engines.docker import image as docker_image
 from posebowl.errors import SetupError
 from posebowl.limits import Limits
 from posebowl.runtimes import Runtime
 from posebowl.runtimes.build import base_python
-
-from .conftest import make_ids
 
 #: a string only processes started in a sandbox carry in their environment
 SANDBOX_ENV_MARKER = f"PIP_TARGET={sandbox.PIP_TARGET}".encode()
@@ -101,6 +101,22 @@ def docker_problem() -> str | None:
     return None
 
 
+@functools.cache
+def stand_in_problem() -> str | None:
+    """``None`` when a real daemon answers and the stand-in base image is there."""
+    reason = daemon_problem()
+    if reason:
+        return reason
+    engine = DockerEngine()
+    engine.health_check()
+    if docker_image.image_labels(engine.docker, docker_image.STAND_IN_BASE_IMAGE) is None:
+        return (
+            f"a Docker daemon answers but the stand-in base {docker_image.STAND_IN_BASE_IMAGE} "
+            "is not there: make it with scripts/docker-base.sh (Debian packages, no registry)"
+        )
+    return None
+
+
 def engine_problem(name: str) -> str | None:
     return sandbox_problem() if name == "bwrap" else docker_problem()
 
@@ -154,6 +170,8 @@ def make_data(
     root: Path, n: int = 3, seed: int = 0, labels_dir: str = "labels"
 ) -> tuple[Path, Path]:
     """A data folder in the competition layout and, OUTSIDE it, its labels file."""
+    from .conftest import make_ids  # (here: conftest itself imports this module)
+
     data = root / "data"
     (data / "images").mkdir(parents=True)
     ids = make_ids(n, seed=seed)
@@ -280,6 +298,24 @@ def run_zip(
     assert snapshot(data) == before, "the data folder changed"
     assert sandbox_processes(result["run_id"]) == [], "a sandboxed process is still running"
     return Outcome(verdict, (out / "log.txt").read_text(), result, out)
+
+
+def containers_of(pid: int, wait_s: float = 15.0) -> list[str]:
+    """Containers (running or not) that the posebowl of process ``pid`` on this host started,
+    once they are gone or ``wait_s`` has passed: a finished container is removed in the
+    background (by the engine's guard), a moment after the run returned."""
+    import socket
+
+    from posebowl.engines.docker.argv import OWNER_LABEL
+
+    owner = f"{OWNER_LABEL}={socket.gethostname()}:{pid}"
+    ps = ["docker", "ps", "--all", "--quiet", "--filter", f"label={owner}"]
+    deadline = time.monotonic() + wait_s
+    while True:
+        left = subprocess.run(ps, capture_output=True, text=True, timeout=60).stdout.split()
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.1)
 
 
 def posebowl(*args, env=None, cwd=None, **kw) -> subprocess.CompletedProcess[str]:

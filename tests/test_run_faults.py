@@ -1,5 +1,6 @@
 """However a run ends, it writes result.json and leaves nothing behind: signals to posebowl,
-trees no path can name, zips that cannot be opened, posebowl killed outright."""
+trees no path can name, zips that cannot be opened, posebowl killed outright. What can differ
+between engines runs on every healthy one (the ``engine`` fixture: bwrap, docker)."""
 
 from __future__ import annotations
 
@@ -14,11 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from posebowl.engines.base import Status
+from posebowl.engines.base import Engine, Status
 
 from .sandbox_helpers import (
     WRITE_VALID,
     bare_runtime,
+    containers_of,
+    docker_test_image,
     make_data,
     make_zip,
     needs_sandbox,
@@ -28,18 +31,19 @@ from .sandbox_helpers import (
 )
 from .test_zip_intake import HOSTILE
 
-pytestmark = [pytest.mark.sandbox, needs_sandbox()]
 
-
-def _start(tmp_path: Path, main_sh: str) -> tuple[subprocess.Popen[bytes], Path, Path]:
+def _start(
+    tmp_path: Path, main_sh: str, engine: str = "bwrap"
+) -> tuple[subprocess.Popen[bytes], Path, Path]:
     """``posebowl run`` in a new process, with its scratch folders in tmp_path/scratch."""
     data, _ = make_data(tmp_path)
     z = make_zip(tmp_path / "submission.zip", {"main.sh": main_sh})
     venv = bare_runtime(tmp_path.parent).venv
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    env = {**os.environ, "POSEBOWL_TMPDIR": str(scratch)}
+    env = {**os.environ, "POSEBOWL_TMPDIR": str(scratch), "POSEBOWL_IMAGE": docker_test_image()}
     cmd = [sys.executable, "-m", "posebowl", "run", z, "--data", data, "--runtime", venv, "-q"]
+    cmd += ["--engine", engine]
     proc = subprocess.Popen(
         [str(c) for c in cmd], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
@@ -66,8 +70,10 @@ BUSY = "head -c 20000000 /dev/zero > big.bin\nsleep 1000 & sleep 1000\n"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_a_signal_to_posebowl_is_a_verdict_and_leaves_nothing(tmp_path: Path, sig: int) -> None:
-    proc, log, scratch = _start(tmp_path, BUSY)
+def test_a_signal_to_posebowl_is_a_verdict_and_leaves_nothing(
+    tmp_path: Path, sig: int, engine: Engine
+) -> None:
+    proc, log, scratch = _start(tmp_path, BUSY, engine.name)
     text = _wait_for(log, "posebowl-entrypoint: running:", proc)
     time.sleep(0.3)
     proc.send_signal(sig)
@@ -78,8 +84,12 @@ def test_a_signal_to_posebowl_is_a_verdict_and_leaves_nothing(tmp_path: Path, si
     assert signal.Signals(sig).name in result["message"] or sig == signal.SIGINT
     assert list(scratch.iterdir()) == [], "a scratch folder was left behind"
     assert sandbox_processes(_run_id(text)) == []
+    if engine.name == "docker":
+        assert containers_of(proc.pid) == [], "the container was left behind"
 
 
+@pytest.mark.sandbox
+@needs_sandbox()
 def test_posebowl_killed_outright_takes_the_sandbox_with_it(tmp_path: Path) -> None:
     proc, log, _ = _start(tmp_path, "sleep 1000 & sleep 1000\n")
     run_id = _run_id(_wait_for(log, "posebowl-entrypoint: running:", proc))
@@ -104,41 +114,45 @@ DEEP = (
 )
 
 
-def test_a_tree_no_path_can_name_is_cleaned_up(tmp_path: Path, monkeypatch) -> None:
+def test_a_tree_no_path_can_name_is_cleaned_up(tmp_path: Path, monkeypatch, engine: Engine) -> None:
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     monkeypatch.setenv("POSEBOWL_TMPDIR", str(scratch))
     data, _ = make_data(tmp_path)
     z = make_zip(tmp_path / "submission.zip", {"main.sh": DEEP + WRITE_VALID})
-    o = run_zip(tmp_path, z, data)
+    o = run_zip(tmp_path, z, data, engine=engine)
     assert o.verdict.status is Status.SUCCESS, o.log
     assert list(scratch.iterdir()) == []
 
 
 @pytest.mark.parametrize("case", ["encrypted", "bad-crc", "file-and-folder", "truncated"])
-def test_a_zip_that_cannot_be_opened_is_a_verdict(tmp_path: Path, case: str) -> None:
+def test_a_zip_that_cannot_be_opened_is_a_verdict(
+    tmp_path: Path, case: str, engine: Engine
+) -> None:
     make, rule = HOSTILE[case]
     z = tmp_path / "submission.zip"
     z.write_bytes(make())
     data, _ = make_data(tmp_path)
-    o = run_zip(tmp_path, z, data)
+    o = run_zip(tmp_path, z, data, engine=engine)
     assert o.verdict.status is Status.INVALID_SUBMISSION, o.log
     assert rule in [p["rule"] for p in o.result["problems"]]
 
 
-def test_a_huge_submission_csv_is_neither_copied_nor_read(tmp_path: Path) -> None:
+def test_a_huge_submission_csv_is_neither_copied_nor_read(tmp_path: Path, engine: Engine) -> None:
     data, _ = make_data(tmp_path)
     main = (
         WRITE_VALID
         + "head -c 30000000 /dev/zero | tr '\\0' '1' >> /code_execution/submission/submission.csv\n"
     )
-    o = run_zip(tmp_path, make_zip(tmp_path / "s.zip", {"main.sh": main}), data)
+    o = run_zip(tmp_path, make_zip(tmp_path / "s.zip", {"main.sh": main}), data, engine=engine)
     assert o.verdict.status is Status.INVALID_OUTPUT, o.log
     assert [p["rule"] for p in o.result["problems"]] == ["too_large"]
     assert "it was not read" in o.result["message"]
     assert not (o.out / "submission.csv").exists()
 
 
+@pytest.mark.sandbox
+@needs_sandbox()
 def test_smoke_report_with_labels_that_are_not_utf8_is_a_sentence(tmp_path: Path) -> None:
     data, labels = make_data(tmp_path, n=3, labels_dir="data_labels")
     labels.write_bytes(b"image_id,xmin,ymin,xmax,ymax\n\xff\xfe,1,2,3,4\n")
@@ -172,9 +186,11 @@ def test_smoke_report_with_labels_that_are_not_utf8_is_a_sentence(tmp_path: Path
         ("no_such_pkg_anywhere", "bundle its wheel in the zip"),
     ],
 )
-def test_a_missing_module_is_diagnosed(tmp_path: Path, module: str, advice: str) -> None:
+def test_a_missing_module_is_diagnosed(
+    tmp_path: Path, module: str, advice: str, engine: Engine
+) -> None:
     data, _ = make_data(tmp_path)
     z = make_zip(tmp_path / "s.zip", {"main.sh": f"python -c 'import {module}'\n"})
-    o = run_zip(tmp_path, z, data)
+    o = run_zip(tmp_path, z, data, engine=engine)
     assert o.verdict.status is Status.FAILED, o.log
     assert advice in o.result["message"] and module in o.result["message"]

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from posebowl.engines import docker as docker_mod
 from posebowl.engines.base import Status
+from posebowl.engines.docker import argv as docker_argv
 from posebowl.errors import SetupError
 from posebowl.packing import pack
 
@@ -517,7 +517,7 @@ def test_the_sandbox_dies_with_posebowl_even_on_sigkill(tmp_path, data, engine):
         time.sleep(0.1)
     assert _marked(token) == []
     if engine.name == "docker":
-        owner = f"{docker_mod.OWNER_LABEL}={socket.gethostname()}:{proc.pid}"
+        owner = f"{docker_argv.OWNER_LABEL}={socket.gethostname()}:{proc.pid}"
         ps = ["docker", "ps", "--all", "--quiet", "--filter", f"label={owner}"]
         while (left := subprocess.run(ps, capture_output=True, text=True).stdout.strip()) and (
             time.monotonic() < deadline

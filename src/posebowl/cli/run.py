@@ -93,7 +93,8 @@ def command(
         raise click.UsageError("--report needs --labels (the true boxes to compare with).")
     lim = sandbox.limits()
     eng, runtime = sandbox.engine_and_runtime()
-    if sandbox.runtime_name() == "slim" and quiet:
+    runtime_label = sandbox.runtime_label(eng)
+    if runtime_label == "slim" and quiet:
         err.print(f"[yellow]Note:[/] {SLIM_NOTICE}.")  # otherwise the streamed log says it
     stream = sys.stderr if as_json else sys.stdout
 
@@ -113,7 +114,7 @@ def command(
         labels=labels,
         smoke=smoke,
         echo=None if quiet else echo,
-        runtime_name=sandbox.runtime_name(),
+        runtime_name=runtime_label,
     )
     report: ReportResult | None = None
     report_error: str | None = None

@@ -8,9 +8,11 @@ import click
 
 from posebowl import engines, limits, run, runtimes, workspace
 from posebowl.cli._render import err, out
-from posebowl.cli._sandbox import engine_option
-from posebowl.engines import docker, docker_image
+from posebowl.cli._sandbox import engine_for_image, engine_option, image_option, prepare_docker
+from posebowl.engines import docker
 from posebowl.engines.base import Bind
+from posebowl.engines.docker import daemon
+from posebowl.engines.docker import image as docker_image
 from posebowl.errors import InputError
 from posebowl.runtimes import build, locks
 from posebowl.runtimes.locate import OFFICIAL_COST
@@ -31,7 +33,7 @@ _image_option = click.option(
     "--image",
     default=None,
     envvar=docker.IMAGE_ENV,
-    help=f"The runtime image's name [default: {docker.IMAGE_REPO}:RUNTIME] (or set "
+    help=f"The name of the image to build [default: {docker.IMAGE_REPO}:RUNTIME] (or set "
     f"{docker.IMAGE_ENV}).",
 )
 
@@ -92,8 +94,16 @@ def build_cmd(
     s = runtimes.spec(name)
     if engine == "docker":
         image = image or f"{docker.IMAGE_REPO}:{name}"
+        labels = docker_image.image_labels(daemon.answering(), image)
+        if labels is not None and not docker_image.built_by_posebowl(labels) and not force:
+            # (a foreign image named with IMAGE=: `make build` before a run has nothing to do)
+            out.print(
+                f"[green]✓[/] image {image} was not built by posebowl: nothing to build; runs "
+                f"use it as it is (--image {image})"
+            )
+            return 0
         err.print(f"Building the Docker image {image} of the {name} runtime ...")
-        built = docker.build_image(s, image, echo=_echo, base_image=base_image, force=force)
+        built = docker_image.build_image(s, image, echo=_echo, base_image=base_image, force=force)
         what = "built" if built.changed else "up to date (same lock, base and Dockerfile)"
         out.print(f"[green]✓[/] image {image} {what}: {s.lock.name} on {built.base_image}")
         return 0
@@ -124,22 +134,32 @@ def build_cmd(
 )
 def pull_cmd(image: str) -> int:
     """Pull a published runtime image (needs the network; offline, see the message)."""
-    docker.pull_image(image, echo=_echo)
+    docker_image.pull_image(image, echo=_echo)
     out.print(f"[green]✓[/] pulled {image}; runs use it with --image {image}")
     return 0
 
 
 @command.command("test")
-@_runtime_option
+@click.option(
+    "--runtime",
+    "name",
+    type=click.Choice(runtimes.NAMES),
+    default=None,
+    help="The runtime whose import tests run: official or slim [default: slim; with --image, "
+    "the runtime posebowl built that image for].",
+)
 @engine_option()
-@_image_option
-def test_cmd(name: str, engine: str, image: str | None) -> int:
+@image_option()
+def test_cmd(name: str | None, engine: str, image: str | None) -> int:
     """Import every package of a runtime inside the sandbox (its tests, with pytest)."""
+    eng = engines.select(engine_for_image(engine, image))
+    if isinstance(eng, docker.DockerEngine):
+        prepare_docker(eng, image, name if name or image else "slim")
+        name = name or eng.check_image().runtime or "slim"
+    else:
+        name = name or "slim"
+        eng.select_runtime(name, runtimes.spec(name).lock_sha256())
     s = runtimes.spec(name)
-    eng = engines.select(engine)
-    eng.select_runtime(name, s.lock_sha256())
-    if image and isinstance(eng, docker.DockerEngine):
-        eng.image = image
     runtime = runtimes.locate(name, workspace.find()) if eng.needs_runtime_venv else None
     tests = (s.folder / "tests").resolve()
 

@@ -310,11 +310,12 @@ def recover_command(
     --freeze-bn (auto does it). With --calibrate, BatchNorm gets the statistics measured on
     those images instead (same outputs), so it may train normally.
     """
+    from posebowl.datafolder import IMAGE_SUFFIXES
     from posebowl.train import recover as rc
 
     def images_in(folder: Path) -> list[Path]:
         images_dir = folder / "images" if (folder / "images").is_dir() else folder
-        found = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in ds.IMAGE_SUFFIXES)
+        found = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not found:
             raise InputError(f"{images_dir} holds no images.", "Give a folder with images.")
         return found

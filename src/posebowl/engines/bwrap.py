@@ -18,20 +18,19 @@ import resource
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from posebowl import sandbox, scratch
 from posebowl.engines import cgroups
-from posebowl.engines._supervise import OutputPump, spawn
 from posebowl.engines.base import (
     Enforcement,
     OutputSink,
     RunRequest,
     RunResult,
 )
+from posebowl.engines.supervise import Ladder, spawn, supervise
 from posebowl.errors import SetupError
 
 INSTALL_HINT = (
@@ -262,41 +261,16 @@ class BwrapEngine:
                 f"Could not place the sandbox in its cgroup ({exc}).",
                 "Check that /sys/fs/cgroup is writable for you, or report this as a bug.",
             ) from exc
-        restore_sigint = None
-        if not capture and threading.current_thread() is threading.main_thread():
-            # Ctrl-C belongs to the interactive shell (same terminal): do not let it end ours.
-            restore_sigint = signal.signal(signal.SIGINT, signal.SIG_IGN)
-        deadline = start + lim.time_limit_s
-        timed_out = False
-        kill_at: float | None = None
-        exit_code: int | None = None
-        output = OutputPump(proc, on_output)
-        try:
-            while exit_code is None:
-                now = time.monotonic()
-                wake = kill_at if kill_at is not None else deadline
-                exit_code = output.step(max(0.0, min(wake - now, 1.0)))
-                if exit_code is not None:
-                    break
-                now = time.monotonic()
-                if not timed_out and now >= deadline:
-                    timed_out = True
-                    self._terminate(proc.pid)
-                    kill_at = now + lim.kill_grace_s
-                if kill_at is not None and now >= kill_at:
-                    self._kill(proc.pid, cg)
-                    kill_at = now + 3600.0
-        except BaseException:
-            self._kill(proc.pid, cg)
-            proc.wait()
-            raise
-        finally:
-            output.close()
-            if restore_sigint is not None:
-                signal.signal(signal.SIGINT, restore_sigint)
-        wall = time.monotonic() - start
-        if exit_code < 0:
-            exit_code = 128 - exit_code
+        ended = supervise(
+            proc,
+            _Sandbox(proc.pid, cg),
+            lim.time_limit_s,
+            Ladder(kill_after_s=lim.kill_grace_s),
+            on_output,
+            interactive=request.interactive,
+            start=start,
+        )
+        exit_code, wall, timed_out = ended.exit_code, ended.wall_s, ended.timed_out
         usage = cg.usage()
         cpu_s, peak = usage.cpu_s, usage.peak_memory_bytes
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -334,13 +308,26 @@ class BwrapEngine:
             runtime_lock=None if rt is None else rt.lock_sha256,
         )
 
-    @staticmethod
-    def _terminate(outer: int) -> None:
-        """The polite layer: SIGTERM to every process of the run except bubblewrap's own."""
-        _signal_all([p for p in _descendants(outer) if _comm(p) != "bwrap"], signal.SIGTERM)
 
-    @staticmethod
-    def _kill(outer: int, cg: cgroups.Cgroup) -> None:
+class _Sandbox:
+    """One bwrap run as the supervision loop sees it (:class:`posebowl.engines.supervise.Target`):
+    its cgroup outlives the run and is read once after it, so there is nothing to sample."""
+
+    def __init__(self, outer: int, cg: cgroups.Cgroup) -> None:
+        self._outer = outer
+        self._cg = cg
+
+    def terminate(self) -> None:
+        """The polite layer: SIGTERM to every process of the run except bubblewrap's own."""
+        _signal_all([p for p in _descendants(self._outer) if _comm(p) != "bwrap"], signal.SIGTERM)
+
+    def kill(self) -> None:
         """SIGKILL the whole tree: the PID namespace dies with its init."""
-        _signal_all([*_descendants(outer), outer], signal.SIGKILL)
-        cg.kill_all(timeout_s=2.0)
+        _signal_all([*_descendants(self._outer), self._outer], signal.SIGKILL)
+        self._cg.kill_all(timeout_s=2.0)
+
+    def abandon(self) -> None:
+        """Never needed: bubblewrap always ends once its tree is killed."""
+
+    def tick(self) -> None:
+        """Nothing to sample while it runs."""

@@ -110,6 +110,7 @@ class Usage:
     peak_memory_bytes: int | None = None
     oom_kills: int = 0
     pids_limit_hit: bool = False
+    oom_counted: bool = False  # the kernel keeps an oom_kill count here (oom_kills is known)
 
 
 @dataclass
@@ -145,7 +146,8 @@ class Cgroup:
         if self.version == 1:
             if mem is not None:
                 u.peak_memory_bytes = _int(_read(mem / "memory.max_usage_in_bytes"))
-                u.oom_kills = _keyed(_read(mem / "memory.oom_control"), "oom_kill") or 0
+                kills = _keyed(_read(mem / "memory.oom_control"), "oom_kill")
+                u.oom_kills, u.oom_counted = kills or 0, kills is not None
             if pids is not None:
                 u.pids_limit_hit = (_keyed(_read(pids / "pids.events"), "max") or 0) > 0
             if acct is not None:
@@ -155,7 +157,8 @@ class Cgroup:
             d = next(iter(self.dirs.values()), None)
             if d is not None:
                 u.peak_memory_bytes = _int(_read(d / "memory.peak"))
-                u.oom_kills = _keyed(_read(d / "memory.events"), "oom_kill") or 0
+                kills = _keyed(_read(d / "memory.events"), "oom_kill")
+                u.oom_kills, u.oom_counted = kills or 0, kills is not None
                 u.pids_limit_hit = (_keyed(_read(d / "pids.events"), "max") or 0) > 0
                 usec = _keyed(_read(d / "cpu.stat"), "usage_usec")
                 u.cpu_s = usec / 1e6 if usec is not None else None

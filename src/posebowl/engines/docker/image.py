@@ -1,6 +1,13 @@
-"""Building the runtime image offline and hash-checked (prototype of issue 12's image build).
+"""The runtime image: built offline and hash-checked, pulled, and checked before a run.
 
-The build never lets the image reach a network:
+**Check** (:func:`check_image`, before every run): the image must be on this machine. An image
+posebowl built carries labels with its runtime's name and the SHA-256 of the lock it was built
+from: one built from another lock than the one the run expects is refused, with the command
+that rebuilds it. Any other image (the official DrivenData one after ``make pull``, or a user's
+own) is run as it is, with posebowl's entrypoint mounted and the image's own ``python``; the run
+records its lock as unknown.
+
+**Build** (:func:`build_image`). The build never lets the image reach a network:
 
 1. **Wheelhouse** (host, needs PyPI or the user's index once): ``pip download --require-hashes
    --no-deps --only-binary :all:`` of every lock entry for the image's platform (CPython 3.11,
@@ -10,7 +17,7 @@ The build never lets the image reach a network:
 2. **Staging context**: a fresh folder holding only what ``runtime/Dockerfile`` copies (the lock,
    the wheels as hard links, the entrypoint, the runtime tests), so the daemon receives a few
    files instead of the checkout.
-3. **Build**: ``docker build --network none`` with ``BASE_IMAGE`` (the official
+3. ``docker build --network none`` with ``BASE_IMAGE`` (the official
    ``python:3.11.7-slim-bookworm``, or a stand-in from ``scripts/docker-base.sh``); inside, pip
    installs from the wheels only (``--no-index --find-links``) and checks every hash again. The
    wheels stay in the build's first stage, never in the image. Labels record the runtime's name,
@@ -21,6 +28,7 @@ The build never lets the image reach a network:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import json
@@ -36,10 +44,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from posebowl import sandbox
+from posebowl.engines.docker import daemon
+from posebowl.engines.docker.argv import PLATFORM
 from posebowl.errors import SetupError
 from posebowl.runtimes.locks import Spec
 from posebowl.workspace import Workspace
 
+IMAGE_REPO = "posebowl-runtime"
+DEFAULT_IMAGE = f"{IMAGE_REPO}:slim"
+IMAGE_ENV = "POSEBOWL_IMAGE"
 DEFAULT_BASE_IMAGE = "python:3.11.7-slim-bookworm"
 STAND_IN_BASE_IMAGE = "posebowl-base:bookworm-py3.11"  # what scripts/docker-base.sh makes
 BASE_IMAGE_ENV = "POSEBOWL_BASE_IMAGE"
@@ -53,8 +66,17 @@ BASE_LABEL = "org.opencontainers.image.base.name"
 STAGE_LABEL = "org.posebowl.build-stage"  # on the build's first stage (pruned after a build)
 PYTHON_VERSION = "3.11"
 MAX_GLIBC_MINOR = 28  # the lock is resolved for x86_64-manylinux_2_28 (runtimes.locks.PLATFORM)
-ARCH = "x86_64"
-PLATFORM = "linux/amd64"  # the wheels' platform, also on arm64 machines (emulated)
+ARCH = "x86_64"  # the wheels' platform, also on arm64 machines (emulated: PLATFORM)
+UNKNOWN = "unknown"  # the Dockerfile's default for a label no build argument set
+BUILD_HINT = (
+    "Build it with `ENGINE=docker make build` (posebowl runtime build --engine docker), or pull "
+    "a published one with `make pull IMAGE=NAME` and run with --image NAME."
+)
+OFFLINE_HINT = (
+    "Offline, move an image from a machine that has one: `docker save IMAGE | gzip > image.tgz` "
+    "there, then `docker load < image.tgz` here (or build it where the base image and PyPI "
+    "are reachable)."
+)
 _REQ = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)")
 _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 
@@ -335,15 +357,19 @@ class ImageBuild:
 def _stream(
     argv: list[str], echo: Echo | None, env: dict[str, str] | None = None
 ) -> tuple[int, str]:
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        errors="replace",
-        env=env,
-    )
+    """Run a long docker command, echoing its lines; its exit code and its last lines."""
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            env=env,
+        )
+    except OSError as exc:
+        return 127, str(exc)
     last: list[str] = []
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -410,6 +436,13 @@ def build(
         ctx_sha = context_sha256(dockerfile, context)
         want = wanted_labels(base_image, runtime, lock_sha, ctx_sha)
         have = image_labels(docker, image)
+        if have is not None and not built_by_posebowl(have):
+            raise SetupError(
+                f"The Docker image {image} exists and was not built by posebowl: a build would "
+                "take its name.",
+                f"Run it as it is (posebowl run --image {image}), or build under another name "
+                f"(--image NAME), or remove it first (docker image rm {image}).",
+            )
         nothing = Wheelhouse(Path(), False, 0.0)
         if not force and have is not None and all(have.get(k) == v for k, v in want.items()):
             size = image_size(docker, image)
@@ -439,3 +472,130 @@ def build(
         rm = [docker, "image", "rm", old_id]
         subprocess.run(rm, capture_output=True, stdin=subprocess.DEVNULL)
     return ImageBuild(image, True, base_image, lock_sha, wheels, build_s, image_size(docker, image))
+
+
+def built_by_posebowl(labels: dict[str, str]) -> bool:
+    """Whether an image's labels say posebowl built it from a lock."""
+    return labels.get(LOCK_LABEL, UNKNOWN) not in ("", UNKNOWN)
+
+
+def rebuild_command(image: str, runtime: str | None, base_image: str | None = None) -> str:
+    """The command that builds ``image`` again from ``runtime``'s current lock."""
+    cmd = "posebowl runtime build --engine docker"
+    if runtime:
+        cmd += f" --runtime {runtime}"
+    if image != f"{IMAGE_REPO}:{runtime}":
+        cmd += f" --image {image}"
+    if base_image and base_image != DEFAULT_BASE_IMAGE:
+        cmd += f" --base-image {base_image}"
+    return cmd
+
+
+@dataclass(frozen=True)
+class ImageCheck:
+    """What a run needs to know about its image, from its labels."""
+
+    image: str
+    runtime: str | None  # the runtime posebowl built it for (None: not built by posebowl)
+    lock_sha256: str | None  # the SHA-256 of the lock it was built from (None: unknown)
+    base_image: str | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def foreign(self) -> bool:
+        """True for an image posebowl did not build (the official one, a user's own)."""
+        return self.lock_sha256 is None
+
+    def describe(self) -> str:
+        """The runtime as a run's log names it: the runtime's name, or the image's."""
+        if self.foreign:
+            return f"image {self.image}, lock unknown (not built by posebowl)"
+        return self.runtime or f"image {self.image}"
+
+
+def read_image(docker: str, image: str) -> ImageCheck:
+    """What ``image``'s labels say; SetupError when there is no such image here."""
+    labels = image_labels(docker, image)
+    if labels is None:
+        raise SetupError(f"The Docker image {image} is not on this machine.", BUILD_HINT)
+    runtime = labels.get(RUNTIME_LABEL)
+    runtime = None if runtime in (None, "", UNKNOWN) else runtime
+    base = labels.get(BASE_LABEL) or None
+    if not built_by_posebowl(labels):
+        return ImageCheck(
+            image,
+            None,
+            None,
+            base,
+            notes=(
+                f"image {image} was not built by posebowl (no {LOCK_LABEL} label): the lock "
+                "is unknown, and its packages may differ from the platform's; posebowl mounts "
+                "its entrypoint and runs the image's own python",
+            ),
+        )
+    return ImageCheck(image, runtime, labels[LOCK_LABEL], base)
+
+
+def judge(check: ImageCheck, expected_lock: str | None) -> ImageCheck:
+    """``check`` if the image may be run by a run expecting ``expected_lock`` (None: no lock to
+    compare with, said in a note); SetupError for an image posebowl built from another lock."""
+    if check.foreign:
+        return check
+    assert check.lock_sha256 is not None
+    lock, image = check.lock_sha256, check.image
+    if expected_lock is None:
+        note = f"image {image}: no runtime lock to compare it with (it says {lock[:12]}...)"
+        return dataclasses.replace(check, notes=(*check.notes, note))
+    if lock != expected_lock:
+        what = f"the {check.runtime} runtime" if check.runtime else "its runtime"
+        raise SetupError(
+            f"The Docker image {image} was built by posebowl from another lock of {what} "
+            f"({lock[:12]}...) than the one this run expects ({expected_lock[:12]}...).",
+            f"Rebuild it: {rebuild_command(image, check.runtime, check.base_image)}.",
+        )
+    return check
+
+
+def check_image(docker: str, image: str, expected_lock: str | None) -> ImageCheck:
+    """Check ``image`` before a run (:func:`read_image`, then :func:`judge`): SetupError when
+    it is missing, or when posebowl built it from another lock than ``expected_lock``."""
+    return judge(read_image(docker, image), expected_lock)
+
+
+def build_image(
+    definition: Spec,
+    image: str,
+    docker: str | None = None,
+    echo: Echo | None = None,
+    base_image: str | None = None,
+    force: bool = False,
+) -> ImageBuild:
+    """Build the image of the runtime ``definition`` offline from its lock (:func:`build`) in
+    the current workspace, once a daemon answers; nothing happens when an image with the same
+    lock, base and context is there."""
+    from posebowl import workspace
+
+    problem = definition.problem()
+    if problem:
+        raise SetupError(f"The runtime lock is not usable: {problem}.", "Run make lock.")
+    exe = daemon.answering(docker)
+    return build(
+        definition, workspace.find(), image, exe, base_image=base_image, force=force, echo=echo
+    )
+
+
+def pull_image(image: str, docker: str | None = None, echo: Echo | None = None) -> None:
+    """``docker pull`` a published runtime image; SetupError saying what to do offline."""
+    if image.startswith(f"{IMAGE_REPO}:"):
+        raise SetupError(
+            f"{image} is the name of a locally built image; posebowl publishes none by default.",
+            "Pass the published name: make pull IMAGE=registry/name:tag (then run with --image "
+            "registry/name:tag), or build it: ENGINE=docker make build.",
+        )
+    exe = daemon.answering(docker)
+    rc, last = _stream([exe, "pull", image], echo)
+    if rc != 0:
+        raise SetupError(
+            f"docker pull {image} failed (exit code {rc}): {daemon.tail(last, 2)}",
+            "Check the name and your network. " + OFFLINE_HINT,
+        )
