@@ -41,7 +41,7 @@ def _table(title: str, df: object) -> Table:
     return table
 
 
-def _render(result: ev.Evaluation, as_json: bool) -> None:
+def _render(result: ev.DetectorScore, as_json: bool) -> None:
     if as_json:
         print_json(result.to_dict())
         return

@@ -35,7 +35,7 @@ BENCHMARK_MAIN = examples.path("benchmark") / "main.py"
 
 
 @dataclass(frozen=True)
-class Evaluation:
+class DetectorScore:
     """Mean IoU and its breakdowns; ``per_image`` is indexed by image_id."""
 
     score: float
@@ -66,7 +66,7 @@ def evaluate_predictions(
     folder: LabelledFolder,
     fallbacks: int = 0,
     seconds: float | None = None,
-) -> Evaluation:
+) -> DetectorScore:
     """Score ``predicted`` (rules.COLUMNS) against the folder's labels, with breakdowns."""
     result = score_frames(predicted, folder.labels)
     per_image = result.per_image.to_frame("iou")
@@ -77,7 +77,7 @@ def evaluate_predictions(
         per_image["background"] = [background_type(b) for b in meta["background_id"]]
         by_background = buckets.summarize(per_image["iou"], per_image["background"])
     by_bucket = buckets.summarize(per_image["iou"], per_image["bucket"])
-    return Evaluation(result.score, per_image, by_bucket, by_background, fallbacks, seconds)
+    return DetectorScore(result.score, per_image, by_bucket, by_background, fallbacks, seconds)
 
 
 def _frame(ids: list[str], rows: np.ndarray) -> pd.DataFrame:
