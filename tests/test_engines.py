@@ -146,6 +146,9 @@ def test_an_exception_kills_the_child_and_is_raised_again():
 
 
 def test_sigterm_to_posebowl_unwinds_as_interrupted_and_kills_the_child():
+    # whatever handler was there before (SIG_DFL, or one an earlier test's library installed:
+    # ray.init puts its own in the driver) is the one put back
+    before = signal.getsignal(signal.SIGTERM)
     proc = child("sleep 30")
     t = Recorder(proc)
     threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
@@ -153,7 +156,7 @@ def test_sigterm_to_posebowl_unwinds_as_interrupted_and_kills_the_child():
         supervise.supervise(proc, t, 30.0, supervise.Ladder(1.0), None)
     assert exc.value.signum == signal.SIGTERM
     assert t.steps() == ["kill"] and proc.returncode is not None
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+    assert signal.getsignal(signal.SIGTERM) is before  # restored
 
 
 def test_an_interactive_child_leaves_ctrl_c_to_the_terminal():
