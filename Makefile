@@ -79,7 +79,7 @@ test-fast: $(STAMP)  ## the tests that need nothing but .venv (under 30 s)
 TEST_BASE_IMAGE ?= posebowl-base:bookworm-py3.11
 TEST_IMAGE ?= posebowl-runtime:slim-test
 
-test: install lint blender-venv  ## install what is needed, then run the linters and every test
+test: install install-train lint blender-venv  ## install what is needed (the [train] extra too), then run the linters and every test
 	$(POSEBOWL) runtime build --runtime slim
 	$(POSEBOWL) runtime build --runtime official
 	@POSEBOWL=$(POSEBOWL) scripts/docker-test-setup.sh $(TEST_IMAGE) $(TEST_BASE_IMAGE) || \

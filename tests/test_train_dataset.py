@@ -91,6 +91,21 @@ def test_rebuilding_into_the_same_folder_replaces_it(tmp_path: Path) -> None:
     assert n_files == 10
 
 
+def test_rebuilding_after_training_replaces_ultralytics_label_caches_only(tmp_path: Path) -> None:
+    # a resumed training run rebuilds its dataset: the caches ultralytics wrote beside the labels
+    # are part of what posebowl made there, anything else still is not
+    src = make_labelled_folder(tmp_path / "src", n=10)
+    ds = build_yolo_dataset([src], tmp_path / "out", val_fraction=0.3, seed=0)
+    for split in ("train", "val"):
+        (ds.root / "labels" / f"{split}.cache").write_bytes(b"cache")
+    ds = build_yolo_dataset([src], tmp_path / "out", val_fraction=0.3, seed=0)
+    assert not (ds.root / "labels" / "train.cache").exists()
+    (ds.root / "labels" / "notes.cache").write_text("mine")
+    with pytest.raises(InputError, match="not made by posebowl"):
+        build_yolo_dataset([src], tmp_path / "out", val_fraction=0.3, seed=0)
+    assert (ds.root / "labels" / "notes.cache").read_text() == "mine"
+
+
 @pytest.mark.parametrize(
     ("box", "expected"),
     [

@@ -203,10 +203,19 @@ def build_yolo_dataset(
             "Use more images, another --val-fraction, or give --val folders.",
         )
 
-    # replaces its own earlier output in ``out``; anything else there is refused, never deleted
-    claim = layout.claim(out, force=True, what="a training set")
+    # replaces its own earlier output in ``out`` (and the label caches ultralytics wrote beside
+    # it when posebowl trained on it); anything else there is refused, never deleted
+    claim = layout.claim(out, force=True, what="a training set", also=_label_cache)
     with claim.saving():
         return _write_yolo(claim, plan, val_groups, n_total, n_val, progress)
+
+
+def _label_cache(rel: str) -> bool:
+    """The label caches ultralytics writes beside a split's labels folder while training on
+    a set posebowl made (``labels/train.cache``, and its ``.cache.npy`` while saving)."""
+    return rel in {
+        f"labels/{split}.cache{tail}" for split in ("train", "val") for tail in ("", ".npy")
+    }
 
 
 def _write_yolo(
