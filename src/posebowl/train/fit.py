@@ -102,6 +102,8 @@ def batchnorm_is_identity(model: Any) -> bool:
     if not bns:
         return False
     for bn in bns:
+        if bn.running_mean is None or bn.running_var is None:  # track_running_stats=False
+            return False
         mean, var = bn.running_mean.float(), bn.running_var.float()
         if bool(mean.abs().max() > 0) or bool((var - (1 - bn.eps)).abs().max() > bn.eps / 4):
             return False

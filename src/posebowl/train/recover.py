@@ -361,10 +361,12 @@ def calibrate_batchnorm(
             s1, s2, n = sums[id(bn)]
             mu = s1 / n
             var = (s2 / n - mu * mu).clamp(min=0)
-            a = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
-            c = bn.bias.double() - a * bn.running_mean.double()
-            bn.running_mean.copy_(mu)
-            bn.running_var.copy_(var)
+            running_mean, running_var = bn.running_mean, bn.running_var
+            assert running_mean is not None and running_var is not None  # YOLO's BN tracks them
+            a = bn.weight.double() / torch.sqrt(running_var.double() + bn.eps)
+            c = bn.bias.double() - a * running_mean.double()
+            running_mean.copy_(mu)
+            running_var.copy_(var)
             bn.weight.copy_(a * torch.sqrt(var + bn.eps))
             bn.bias.copy_(c + a * mu)
     after = _train_eval_gap(model, probe_batch)
