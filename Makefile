@@ -84,7 +84,8 @@ test: install install-train lint blender-venv  ## install what is needed (the [t
 	$(POSEBOWL) runtime build --runtime official
 	@POSEBOWL=$(POSEBOWL) scripts/docker-test-setup.sh $(TEST_IMAGE) $(TEST_BASE_IMAGE) || \
 	  { scripts/docker-daemon.sh stop; exit 1; }; \
-	POSEBOWL_TEST_IMAGE=$(TEST_IMAGE) $(BIN)/pytest -q; rc=$$?; \
+	POSEBOWL_TEST_IMAGE=$(TEST_IMAGE) POSEBOWL_OFFICIAL_ENGINES_PYTHON=$(CURDIR)/.runtime/official/bin/python \
+	  $(BIN)/pytest -q; rc=$$?; \
 	scripts/docker-daemon.sh stop; exit $$rc
 
 build: $(STAMP)  ## build a runtime (RUNTIME=official|slim, default slim; ENGINE=docker or IMAGE=: its image)

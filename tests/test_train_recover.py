@@ -351,7 +351,7 @@ def test_reexport_runs_on_the_official_engines(
             str(data),
             str(sub),
         ],
-        env=dict(os.environ, POSEBOWL_MODEL_DIR=str(folder), POSEBOWL_ENGINE=engine),
+        env=dict(os.environ, POSEBOWL_MODEL_DIR=str(folder), POSEBOWL_BACKEND=engine),
         capture_output=True,
         text=True,
         timeout=300,
@@ -359,4 +359,4 @@ def test_reexport_runs_on_the_official_engines(
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     version = {"openvino": "openvino 2023.2", "onnxruntime": "onnxruntime 1.17.1"}[engine]
-    assert f"engine {version}" in proc.stderr and "fallback box for 0 " in proc.stderr
+    assert f"backend {version}" in proc.stderr and "fallback box for 0 " in proc.stderr
