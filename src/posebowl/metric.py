@@ -123,15 +123,17 @@ def score_files(predicted_path: str | Path, actual_path: str | Path) -> ScoreRes
     The predictions are never read past :func:`size_cap` of the labels' rows.
     """
     actual_bytes = read_capped(actual_path, None, "ground-truth")
-    actual, actual_problem = _frame(actual_bytes, "ground-truth")
-    rows = len(actual) if actual is not None else actual_bytes.count(b"\n")
-    predicted_bytes = read_capped(predicted_path, size_cap(rows), "predictions")
-    predicted, predicted_problem = _frame(predicted_bytes, "predictions")
-    pred = official.read_for_scorer(io.BytesIO(predicted_bytes), "predicted")
-    if isinstance(pred, str):
-        raise refusal(pred, predicted, actual, predicted_problem)
     act = official.read_for_scorer(io.BytesIO(actual_bytes), "actual")
-    if isinstance(act, str):
+    rows = len(act) if not isinstance(act, str) else actual_bytes.count(b"\n")
+    predicted_bytes = read_capped(predicted_path, size_cap(rows), "predictions")
+    pred = official.read_for_scorer(io.BytesIO(predicted_bytes), "predicted")
+    if isinstance(pred, str) or isinstance(act, str):
+        # only a refusal reads the files again, without the index, to say what is wrong
+        predicted, predicted_problem = _frame(predicted_bytes, "predictions")
+        actual, actual_problem = _frame(actual_bytes, "ground-truth")
+        if isinstance(pred, str):
+            raise refusal(pred, predicted, actual, predicted_problem)
+        assert isinstance(act, str)
         raise refusal(act, predicted, actual, actual_problem)
     outcome = official.score_tables(pred, act)
     if not outcome.accepted:

@@ -310,14 +310,17 @@ def recover_command(
     --freeze-bn (auto does it). With --calibrate, BatchNorm gets the statistics measured on
     those images instead (same outputs), so it may train normally.
     """
-    from posebowl.datafolder import IMAGE_SUFFIXES
+    from posebowl.datafolder import image_names
     from posebowl.train import recover as rc
 
     def images_in(folder: Path) -> list[Path]:
         images_dir = folder / "images" if (folder / "images").is_dir() else folder
-        found = sorted(p for p in images_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        found = sorted(image_names(images_dir).values())
         if not found:
-            raise InputError(f"{images_dir} holds no images.", "Give a folder with images.")
+            raise InputError(
+                f"{images_dir} holds no PNG or JPEG images.",
+                "Give a folder of images, or a data folder with an images/ folder.",
+            )
         return found
 
     rec = rc.recover(model, yaml_name, log=None if as_json else _log)

@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from posebowl import boxes
 from posebowl.errors import InputError
 from posebowl.train import offline
 
@@ -416,14 +417,6 @@ class Agreement:
         return {k: (float(v) if isinstance(v, float) else v) for k, v in self.__dict__.items()}
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 1.0
-
-
 def compare_with_onnx(
     model: Any,
     onnx: str | Path,
@@ -477,7 +470,7 @@ def compare_with_onnx(
             max_px = math.inf if (a is None) != (b is None) else max_px
             continue
         max_px = max(max_px, float(np.abs(a - b).max()))
-        ious.append(_iou(a, b))
+        ious.append(1.0 if np.array_equal(a, b) else float(boxes.iou(a[None], b[None])[0]))
     return Agreement(
         len(images),
         imgsz,
