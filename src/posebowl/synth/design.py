@@ -725,26 +725,17 @@ def _station(b: _Builder, broken: bool) -> None:
                 role="bus",
             )
         )
-        b.wing(
-            np.array([0.0, y, 0.0]),
-            np.array([1.0, 0.0, 0.0]),
-            np.array([0.0, 0.0, 1.0]),
-            yoke=r * 0.6,
-            seg_len=0.5,
-            width=0.4,
-            segments=3,
-            tilt=0.0,
-        )
-        b.wing(
-            np.array([0.0, y, 0.0]),
-            np.array([-1.0, 0.0, 0.0]),
-            np.array([0.0, 0.0, 1.0]),
-            yoke=r * 0.6,
-            seg_len=0.5,
-            width=0.4,
-            segments=3,
-            tilt=0.0,
-        )
+        for side in (1.0, -1.0):  # a wing on each side, +x first
+            b.wing(
+                np.array([0.0, y, 0.0]),
+                np.array([side, 0.0, 0.0]),
+                np.array([0.0, 0.0, 1.0]),
+                yoke=r * 0.6,
+                seg_len=0.5,
+                width=0.4,
+                segments=3,
+                tilt=0.0,
+            )
     b.side_dishes(int(rng.choice([0, 1, 2])))
     b.whips(int(rng.integers(0, 3)))
 
